@@ -1,0 +1,501 @@
+//! The key/value cache, kept outside the model so it can be forked, sliced and merged.
+//!
+//! # Layout
+//!
+//! Every layer holds one key and one value buffer of shape `(B, n_kv_heads, capacity, head_dim)`.
+//! All rows share one physical length `len`; rows are *left-padded*: row `b` owns the physical
+//! positions `starts[b]..len`, and the token at physical index `j` has the logical (RoPE) position
+//! `j - starts[b]`. Positions before `starts[b]` hold garbage and are masked out.
+//!
+//! This is what makes VinePPO's Monte-Carlo stage cheap: a trajectory is prefilled once, and the
+//! cache of any of its prefixes is a [`KvCache::gather`] of the first `keep` tokens of that row,
+//! repeated K times ([`RowSlice`]). Rows from different prefixes (of different lengths) are
+//! right-aligned into one batch, so all MC rollouts of all states decode together.
+//!
+//! Appends write in place into preallocated capacity ([`Tensor::slice_set`]); the capacity doubles
+//! when it runs out. Gathers build a fresh buffer with one `index_select` per layer and tensor.
+
+use candle_core::{Device, Result, Tensor};
+
+/// Which tokens of which source row become one row of a gathered cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSlice {
+    /// Row of the source cache.
+    pub row: usize,
+    /// How many of the row's valid tokens to keep, counted from its first token.
+    pub keep: usize,
+}
+
+#[derive(Debug, Clone)]
+struct LayerKv {
+    /// (B, n_kv, capacity, head_dim), contiguous.
+    k: Tensor,
+    /// (B, n_kv, capacity, head_dim), contiguous.
+    v: Tensor,
+}
+
+/// Per-layer keys and values of a batch of left-padded rows. See the module docs.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<LayerKv>>,
+    starts: Vec<usize>,
+    len: usize,
+    /// Physical length written by the step in progress (set by the first `append` of a step).
+    pending: Option<usize>,
+}
+
+/// Large negative additive mask value; finite so that a fully masked row cannot produce NaN.
+pub const MASK_VALUE: f32 = -1e30;
+
+impl KvCache {
+    /// An empty cache for a model with `n_layers` layers. The batch size is fixed by the first
+    /// [`KvCache::set_left_padding`] (or by the model's first forward on it).
+    pub fn new(n_layers: usize) -> Self {
+        Self {
+            layers: vec![None; n_layers],
+            starts: Vec::new(),
+            len: 0,
+            pending: None,
+        }
+    }
+
+    /// Number of rows.
+    pub fn batch(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Physical length shared by all rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// First valid physical position of every row.
+    pub fn starts(&self) -> &[usize] {
+        &self.starts
+    }
+
+    /// Number of valid tokens of `row`.
+    pub fn row_len(&self, row: usize) -> usize {
+        self.len - self.starts[row]
+    }
+
+    /// Number of layers.
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Allocated positions per row (0 before the first write).
+    pub fn capacity(&self) -> usize {
+        self.layers
+            .iter()
+            .flatten()
+            .next()
+            .map(|l| l.k.dims()[2])
+            .unwrap_or(0)
+    }
+
+    /// Declares the batch and its left padding before the first write. `left_pad[b]` leading
+    /// positions of row `b` in the first chunk of ids are padding.
+    pub fn set_left_padding(&mut self, left_pad: &[usize]) -> Result<()> {
+        if !self.is_empty() {
+            candle_core::bail!("set_left_padding on a non-empty cache (len {})", self.len)
+        }
+        self.starts = left_pad.to_vec();
+        Ok(())
+    }
+
+    /// Logical positions of `t_new` tokens about to be appended: row-major `(B * t_new)`.
+    pub fn positions(&self, t_new: usize) -> Vec<u32> {
+        positions(&self.starts, self.len, t_new)
+    }
+
+    /// Additive attention mask `(B, 1, t_new, len + t_new)` for `t_new` tokens about to be
+    /// appended: 0 where a query may attend, [`MASK_VALUE`] elsewhere.
+    pub fn attention_mask(&self, t_new: usize, device: &Device) -> Result<Tensor> {
+        attention_mask(&self.starts, self.len, t_new, device)
+    }
+
+    /// Appends `k`, `v` of shape `(B, n_kv, t_new, head_dim)` to `layer` and returns the keys and
+    /// values of all positions, `(B, n_kv, len + t_new, head_dim)`. Every layer must append the
+    /// same `t_new` during one step; call [`KvCache::advance`] after the last layer.
+    pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, _, t_new, _) = k.dims4()?;
+        if b != self.batch() {
+            candle_core::bail!("cache holds {} rows, got keys for {b}", self.batch())
+        }
+        let end = self.len + t_new;
+        match self.pending {
+            Some(p) if p != end => candle_core::bail!("layers appended different lengths"),
+            _ => self.pending = Some(end),
+        }
+        let slot = self
+            .layers
+            .get_mut(layer)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {layer}")))?;
+        let needs_grow = slot.as_ref().map(|l| l.k.dims()[2] < end).unwrap_or(true);
+        if needs_grow {
+            let cap = slot
+                .as_ref()
+                .map(|l| l.k.dims()[2] * 2)
+                .unwrap_or(0)
+                .max(end)
+                .max(16);
+            let grown = LayerKv {
+                k: grow(slot.as_ref().map(|l| &l.k), k, cap, self.len)?,
+                v: grow(slot.as_ref().map(|l| &l.v), v, cap, self.len)?,
+            };
+            *slot = Some(grown);
+        }
+        let l = slot.as_ref().expect("allocated above");
+        l.k.slice_set(&k.contiguous()?, 2, self.len)?;
+        l.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
+    }
+
+    /// Commits a step of `t_new` tokens appended to every layer.
+    pub fn advance(&mut self, t_new: usize) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            if p != self.len + t_new {
+                candle_core::bail!("advance({t_new}) does not match the appended length")
+            }
+        }
+        self.len += t_new;
+        Ok(())
+    }
+
+    /// A new cache whose row `i` holds the first `rows[i].keep` valid tokens of source row
+    /// `rows[i].row`, right-aligned to a common length `max(keep)`. Rows may repeat (forking).
+    /// `reserve` extra positions are allocated for later appends.
+    pub fn gather(&self, rows: &[RowSlice], reserve: usize) -> Result<KvCache> {
+        for r in rows {
+            if r.row >= self.batch() || r.keep > self.row_len(r.row) {
+                candle_core::bail!("gather: row {} keep {} out of range", r.row, r.keep)
+            }
+        }
+        let new_len = rows.iter().map(|r| r.keep).max().unwrap_or(0);
+        let starts: Vec<usize> = rows.iter().map(|r| new_len - r.keep).collect();
+        let cap = new_len + reserve;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            layers.push(match layer {
+                None => None,
+                Some(l) => {
+                    let index = self.gather_index(&l.k, rows, new_len, cap)?;
+                    Some(LayerKv {
+                        k: gather_tensor(&l.k, &index, rows.len(), cap)?,
+                        v: gather_tensor(&l.v, &index, rows.len(), cap)?,
+                    })
+                }
+            });
+        }
+        Ok(KvCache {
+            layers,
+            starts,
+            len: new_len,
+            pending: None,
+        })
+    }
+
+    /// Every row repeated `n` times in place (`[r0, r0, …, r1, r1, …]`), all tokens kept.
+    pub fn fork(&self, n: usize, reserve: usize) -> Result<KvCache> {
+        let rows: Vec<RowSlice> = (0..self.batch())
+            .flat_map(|row| {
+                std::iter::repeat_n(
+                    RowSlice {
+                        row,
+                        keep: self.row_len(row),
+                    },
+                    n,
+                )
+            })
+            .collect();
+        self.gather(&rows, reserve)
+    }
+
+    /// Keeps only `rows` (in that order), all tokens kept; drops padding no row needs any more.
+    pub fn select(&self, rows: &[usize], reserve: usize) -> Result<KvCache> {
+        let rows: Vec<RowSlice> = rows
+            .iter()
+            .map(|&row| RowSlice {
+                row,
+                keep: self.row_len(row),
+            })
+            .collect();
+        self.gather(&rows, reserve)
+    }
+
+    /// Stacks caches along the batch, right-aligning their rows to a common length.
+    pub fn concat(parts: &[&KvCache], reserve: usize) -> Result<KvCache> {
+        let Some(first) = parts.first() else {
+            candle_core::bail!("concat of no caches")
+        };
+        let len = parts.iter().map(|c| c.len).max().unwrap_or(0);
+        let mut aligned = Vec::with_capacity(parts.len());
+        for c in parts {
+            if c.n_layers() != first.n_layers() {
+                candle_core::bail!("concat: caches have different layer counts")
+            }
+            // Padding each part to `len` keeps every row's tokens and shifts its start.
+            let rows: Vec<RowSlice> = (0..c.batch())
+                .map(|row| RowSlice {
+                    row,
+                    keep: c.row_len(row),
+                })
+                .collect();
+            let mut g = c.gather(
+                &rows,
+                len - rows.iter().map(|r| r.keep).max().unwrap_or(0) + reserve,
+            )?;
+            g.pad_left_to(len)?;
+            aligned.push(g);
+        }
+        let mut layers = Vec::with_capacity(first.n_layers());
+        for li in 0..first.n_layers() {
+            let present: Vec<&LayerKv> = aligned
+                .iter()
+                .filter_map(|c| c.layers[li].as_ref())
+                .collect();
+            layers.push(match present.len() {
+                0 => None,
+                n if n == aligned.len() => {
+                    let ks: Vec<&Tensor> = present.iter().map(|l| &l.k).collect();
+                    let vs: Vec<&Tensor> = present.iter().map(|l| &l.v).collect();
+                    Some(LayerKv {
+                        k: Tensor::cat(&ks, 0)?,
+                        v: Tensor::cat(&vs, 0)?,
+                    })
+                }
+                _ => candle_core::bail!("concat: some caches are empty at layer {li}"),
+            });
+        }
+        let starts = aligned
+            .iter()
+            .flat_map(|c| c.starts.iter().copied())
+            .collect();
+        Ok(KvCache {
+            layers,
+            starts,
+            len,
+            pending: None,
+        })
+    }
+
+    /// Shifts all rows right so the physical length becomes `len` (>= current), keeping capacity.
+    fn pad_left_to(&mut self, len: usize) -> Result<()> {
+        let shift = len - self.len;
+        if shift == 0 {
+            return Ok(());
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let cap = l.k.dims()[2];
+            if cap < len {
+                candle_core::bail!("pad_left_to: capacity {cap} < {len}")
+            }
+            l.k = shift_right(&l.k, shift, self.len)?;
+            l.v = shift_right(&l.v, shift, self.len)?;
+        }
+        for s in &mut self.starts {
+            *s += shift;
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    fn gather_index(
+        &self,
+        src: &Tensor,
+        rows: &[RowSlice],
+        new_len: usize,
+        cap: usize,
+    ) -> Result<Tensor> {
+        let (_, n_kv, src_cap, _) = src.dims4()?;
+        let mut index = Vec::with_capacity(rows.len() * n_kv * cap);
+        for r in rows {
+            let first = new_len - r.keep;
+            for h in 0..n_kv {
+                let base = (r.row * n_kv + h) * src_cap + self.starts[r.row];
+                for t in 0..cap {
+                    let valid = t >= first && t < new_len;
+                    index.push(if valid { (base + t - first) as u32 } else { 0 });
+                }
+            }
+        }
+        Tensor::from_vec(index, rows.len() * n_kv * cap, src.device())
+    }
+}
+
+/// Logical positions for `t_new` new tokens after `past_len` cached ones, row-major `(B * t_new)`.
+pub fn positions(starts: &[usize], past_len: usize, t_new: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(starts.len() * t_new);
+    for &s in starts {
+        for t in 0..t_new {
+            out.push((past_len + t).saturating_sub(s) as u32);
+        }
+    }
+    out
+}
+
+/// Additive causal mask `(B, 1, t_new, past_len + t_new)` for left-padded rows. A query may see a
+/// key at physical index `j` when `starts[b] <= j <= query`; a padding query sees itself only, so
+/// no softmax row is empty.
+pub fn attention_mask(
+    starts: &[usize],
+    past_len: usize,
+    t_new: usize,
+    device: &Device,
+) -> Result<Tensor> {
+    let total = past_len + t_new;
+    let mut m = vec![MASK_VALUE; starts.len() * t_new * total];
+    for (b, &s) in starts.iter().enumerate() {
+        for t in 0..t_new {
+            let q = past_len + t;
+            let row = &mut m[(b * t_new + t) * total..(b * t_new + t + 1) * total];
+            if q < s {
+                row[q] = 0.0;
+            } else {
+                row[s..=q].iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+    }
+    Tensor::from_vec(m, (starts.len(), 1, t_new, total), device)
+}
+
+/// A zeroed buffer of `cap` positions holding the first `len` positions of `old`.
+fn grow(old: Option<&Tensor>, like: &Tensor, cap: usize, len: usize) -> Result<Tensor> {
+    let (b, h, _, d) = like.dims4()?;
+    let buf = Tensor::zeros((b, h, cap, d), like.dtype(), like.device())?;
+    if let Some(old) = old {
+        if len > 0 {
+            buf.slice_set(&old.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+        }
+    }
+    Ok(buf)
+}
+
+/// `src` (B, n_kv, cap_src, d) gathered by a flat position index into (rows, n_kv, cap, d).
+fn gather_tensor(src: &Tensor, index: &Tensor, rows: usize, cap: usize) -> Result<Tensor> {
+    let (b, h, c, d) = src.dims4()?;
+    let flat = src.reshape((b * h * c, d))?;
+    flat.index_select(index, 0)?.reshape((rows, h, cap, d))
+}
+
+/// Moves positions `0..len` of `buf` to `shift..shift+len` (same capacity).
+fn shift_right(buf: &Tensor, shift: usize, len: usize) -> Result<Tensor> {
+    let out = buf.zeros_like()?;
+    if len > 0 {
+        out.slice_set(&buf.narrow(2, 0, len)?.contiguous()?, 2, shift)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache with one layer whose value at (row, pos) is `100*row + logical position`.
+    fn filled(row_lens: &[usize]) -> KvCache {
+        let dev = Device::Cpu;
+        let len = *row_lens.iter().max().unwrap();
+        let starts: Vec<usize> = row_lens.iter().map(|l| len - l).collect();
+        let mut c = KvCache::new(1);
+        c.set_left_padding(&starts).unwrap();
+        let mut data = Vec::new();
+        for (b, &s) in starts.iter().enumerate() {
+            for t in 0..len {
+                data.push(if t >= s {
+                    (100 * b + t - s) as f32
+                } else {
+                    -1.0
+                });
+            }
+        }
+        let k = Tensor::from_vec(data, (row_lens.len(), 1, len, 1), &dev).unwrap();
+        c.append(0, &k, &k).unwrap();
+        c.advance(len).unwrap();
+        c
+    }
+
+    fn row_values(c: &KvCache, row: usize) -> Vec<f32> {
+        let k = c.layers[0]
+            .as_ref()
+            .unwrap()
+            .k
+            .narrow(2, 0, c.len())
+            .unwrap();
+        let all: Vec<f32> = k
+            .get(row)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        all[c.starts()[row]..].to_vec()
+    }
+
+    #[test]
+    fn gather_keeps_prefixes_right_aligned() {
+        let c = filled(&[5, 3]);
+        let g = c
+            .gather(
+                &[
+                    RowSlice { row: 0, keep: 2 },
+                    RowSlice { row: 1, keep: 3 },
+                    RowSlice { row: 0, keep: 5 },
+                ],
+                4,
+            )
+            .unwrap();
+        assert_eq!(g.len(), 5);
+        assert_eq!(g.starts(), &[3, 2, 0]);
+        assert_eq!(row_values(&g, 0), vec![0.0, 1.0]);
+        assert_eq!(row_values(&g, 1), vec![100.0, 101.0, 102.0]);
+        assert_eq!(row_values(&g, 2), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(g.capacity(), 9);
+    }
+
+    #[test]
+    fn fork_select_and_append_grow() {
+        let c = filled(&[2, 4]);
+        let mut f = c.fork(2, 0).unwrap();
+        assert_eq!(f.batch(), 4);
+        assert_eq!(row_values(&f, 1), vec![0.0, 1.0]);
+        assert_eq!(row_values(&f, 3), vec![100.0, 101.0, 102.0, 103.0]);
+        // Append past capacity: the buffer grows and keeps old contents.
+        let dev = Device::Cpu;
+        let k = Tensor::from_vec(vec![7f32, 7., 7., 7.], (4, 1, 1, 1), &dev).unwrap();
+        let (all, _) = f.append(0, &k, &k).unwrap();
+        f.advance(1).unwrap();
+        assert_eq!(all.dims(), &[4, 1, 5, 1]);
+        assert_eq!(row_values(&f, 0), vec![0.0, 1.0, 7.0]);
+        let s = f.select(&[0], 0).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(row_values(&s, 0), vec![0.0, 1.0, 7.0]);
+    }
+
+    #[test]
+    fn concat_right_aligns() {
+        let a = filled(&[2]);
+        let b = filled(&[4, 1]);
+        let c = KvCache::concat(&[&a, &b], 2).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.starts(), &[2, 0, 3]);
+        assert_eq!(row_values(&c, 0), vec![0.0, 1.0]);
+        assert_eq!(row_values(&c, 1), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(row_values(&c, 2), vec![100.0]);
+    }
+
+    #[test]
+    fn mask_and_positions() {
+        assert_eq!(positions(&[0, 2], 3, 2), vec![3, 4, 1, 2]);
+        let m = attention_mask(&[1], 0, 3, &Device::Cpu).unwrap();
+        let m: Vec<f32> = m.flatten_all().unwrap().to_vec1().unwrap();
+        let z = MASK_VALUE;
+        // query 0 is padding: sees itself; queries 1, 2 see 1..=q.
+        assert_eq!(m, vec![0.0, z, z, z, 0.0, z, z, 0.0, 0.0]);
+    }
+}
