@@ -1,0 +1,9 @@
+//! # vineppo
+//!
+//! The command-line tool and the training loop that ties the crates together.
+
+pub mod atomic;
+pub mod metrics;
+pub mod optim;
+pub mod plot;
+pub mod report;
