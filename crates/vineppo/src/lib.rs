@@ -3,6 +3,7 @@
 //! The command-line tool and the training loop that ties the crates together.
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
