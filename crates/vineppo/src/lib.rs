@@ -4,8 +4,11 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
 pub mod report;
+pub mod runtime;

@@ -1,0 +1,39 @@
+//! One module per subcommand; `run` dispatches.
+
+use anyhow::Result;
+
+use crate::cli::{Command, ConfigKind};
+use crate::config::{self, TrainConfig};
+use crate::report;
+
+/// Runs one parsed command.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Config { kind, args } => {
+            let text = match kind {
+                ConfigKind::Train => config::to_toml(&config::load::<TrainConfig>(
+                    args.config.as_deref(),
+                    &args.sets,
+                )?)?,
+            };
+            print!("{text}");
+            Ok(())
+        }
+        Command::Report { runs, out, title } => {
+            let data = runs
+                .iter()
+                .map(|r| report::load_run(r))
+                .collect::<Result<Vec<_>>>()?;
+            let out = out.unwrap_or_else(|| {
+                if runs.len() == 1 {
+                    runs[0].clone()
+                } else {
+                    "report".into()
+                }
+            });
+            let path = report::write_report(&data, &out, &title)?;
+            println!("{}", path.display());
+            Ok(())
+        }
+    }
+}
