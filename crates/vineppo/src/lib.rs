@@ -12,3 +12,4 @@ pub mod optim;
 pub mod plot;
 pub mod report;
 pub mod runtime;
+pub mod tokenizer_train;
