@@ -13,8 +13,10 @@
 //! `policy_kl = mean(logπ_old − logπ)`. Ratio min/max are over valid tokens.
 //!
 //! The safety rule zeroes the whole actor loss of the call (policy and KL terms), as the
-//! reference does, and keeps the graph so that a backward pass still runs and yields zero
-//! gradients.
+//! reference does. Deviation: the zeroed loss is `0·L` through `affine`, which candle's backward
+//! treats as constant, so no gradient reaches the parameters at all (rather than gradients of
+//! zero that could still be NaN where a ratio overflowed). A skipped micro-batch therefore adds
+//! nothing to accumulated gradients, and optimisers skip parameters without a gradient.
 
 use candle_core::{Result, Tensor};
 
