@@ -13,6 +13,12 @@
 //!   the EOS (EOS is not part of any step's text; it inherits the last token's advantage);
 //! - the reward is finite, and an unfinished episode scores exactly 0 (spec 1.6: unfinished
 //!   responses get the configured penalty, which is 0).
+//!
+//! Deviation: a step in which no token starts (the splitter cut twice inside one token) cannot be
+//! represented, so whoever maps character spans to tokens merges it into the step its token
+//! starts in. The reference keeps such a step and rolls out its mid-token state, but no token
+//! ever reads that step's advantage; after merging, the tokens carry `V[k+1] − V[k−1]` instead
+//! of `V[k] − V[k−1]`, and the rollout from the mid-token state is not needed.
 
 use crate::error::{Result, RlError};
 

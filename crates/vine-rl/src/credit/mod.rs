@@ -213,6 +213,31 @@ mod tests {
         assert!(parse(r#"{"kind":"reinforce"}"#).is_err());
     }
 
+    /// The trainer's TOML embeds the enum as a `[credit]` table next to other settings.
+    #[test]
+    fn embeds_in_a_toml_config() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Config {
+            credit: Credit,
+            advantage_norm: crate::AdvantageNorm,
+        }
+        let text = "advantage_norm = \"whiten_keep_mean\"\n\
+                    [credit]\nkind = \"vine\"\nmc_rollouts = 3\nmax_value_steps = 25\n";
+        let cfg: Config = toml::from_str(text).unwrap();
+        assert_eq!(
+            cfg.credit,
+            Credit::Vine(VineParams {
+                mc_rollouts: 3,
+                max_value_steps: Some(25)
+            })
+        );
+        assert_eq!(cfg.advantage_norm, crate::AdvantageNorm::WhitenKeepMean);
+        let typo = "advantage_norm = \"off\"\n[credit]\nkind = \"gae\"\nlamda = 0.9\n";
+        let err = toml::from_str::<Config>(typo).unwrap_err().to_string();
+        assert!(err.contains("lamda"), "{err}");
+    }
+
     #[test]
     fn validate_names_the_key_and_the_fix() {
         let vine = Credit::Vine(VineParams {

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 
 use crate::credit::VineParams;
 use crate::episode::Episode;
-use crate::error::{Result, RlError};
+use crate::error::{check_len, Result, RlError};
 use crate::stats::Summary;
 
 /// What one MC rollout produced.
@@ -238,21 +238,24 @@ pub fn values_from_outcomes(
             got: outcomes.len(),
         });
     }
-    if states.slots.len() != episodes.len() {
-        return Err(RlError::Length {
-            what: "value state slots",
-            episode: 0,
-            expected: episodes.len(),
-            got: states.slots.len(),
-        });
-    }
+    check_len("value state slots", states.slots.len(), episodes.len())?;
     let unique: Vec<f32> = outcomes.iter().map(|o| mc_value(o)).collect();
     let values = episodes
         .iter()
         .zip(&states.slots)
-        .map(|(ep, slots)| {
-            let queried: Vec<f32> = slots.iter().map(|&s| unique[s]).collect();
-            fill_values(ep, &queried)
+        .enumerate()
+        .map(|(e, (ep, slots))| {
+            let queried = slots
+                .iter()
+                .map(|&s| unique.get(s).copied())
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| {
+                    RlError::Invalid(format!(
+                        "value state slots of episode {e} point past the {} unique prefixes",
+                        unique.len()
+                    ))
+                })?;
+            fill_values(ep, &queried).map_err(|err| err.at_episode(e))
         })
         .collect::<Result<Vec<_>>>()?;
     let stats = McStats {
@@ -268,14 +271,7 @@ pub fn values_from_outcomes(
 /// Step advantages `A_i = r_i + V[i+1] − V[i]` of one episode from its `n + 1` values.
 pub fn step_advantages(episode: &Episode, values: &[f32]) -> Result<Vec<f32>> {
     let n = episode.n_steps();
-    if values.len() != n + 1 {
-        return Err(RlError::Length {
-            what: "values",
-            episode: 0,
-            expected: n + 1,
-            got: values.len(),
-        });
-    }
+    check_len("values", values.len(), n + 1)?;
     Ok((0..n)
         .map(|i| step_reward(episode, i) + values[i + 1] - values[i])
         .collect())
@@ -284,14 +280,7 @@ pub fn step_advantages(episode: &Episode, values: &[f32]) -> Result<Vec<f32>> {
 /// Broadcasts step advantages to the response tokens: each text token takes its step's value,
 /// the EOS (if finished) the last text token's. Returns `response().len()` entries.
 pub fn token_advantages(episode: &Episode, step_adv: &[f32]) -> Result<Vec<f32>> {
-    if step_adv.len() != episode.n_steps() {
-        return Err(RlError::Length {
-            what: "step advantages",
-            episode: 0,
-            expected: episode.n_steps(),
-            got: step_adv.len(),
-        });
-    }
+    check_len("step advantages", step_adv.len(), episode.n_steps())?;
     let mut out = Vec::with_capacity(episode.response().len());
     for (i, &a) in step_adv.iter().enumerate() {
         out.extend(std::iter::repeat_n(a, episode.step_range(i).len()));
@@ -305,14 +294,7 @@ pub fn token_advantages(episode: &Episode, step_adv: &[f32]) -> Result<Vec<f32>>
 /// Per-token advantages of every episode from its value array (the output of
 /// [`estimate_values`]).
 pub fn advantages(episodes: &[Episode], values: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
-    if values.len() != episodes.len() {
-        return Err(RlError::Length {
-            what: "value arrays",
-            episode: 0,
-            expected: episodes.len(),
-            got: values.len(),
-        });
-    }
+    check_len("value arrays", values.len(), episodes.len())?;
     episodes
         .iter()
         .zip(values)
