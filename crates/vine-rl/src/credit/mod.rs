@@ -11,7 +11,7 @@
 //!
 //! Every method yields one `Vec<f32>` per episode with one entry per response token (EOS
 //! included), ready for [`crate::Batch::align`]. Whitening is applied later, per minibatch
-//! ([`crate::stats::whiten`]).
+//! ([`crate::stats::normalize`]).
 //!
 //! The enum is deserialised from the trainer's TOML with an internal `kind` tag, e.g.
 //!

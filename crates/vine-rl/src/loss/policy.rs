@@ -155,9 +155,11 @@ pub struct ActorInputs<'a> {
 pub struct ActorLoss {
     /// Scalar loss: PPO surrogate plus the KL term, zeroed by the safety rule.
     pub loss: Tensor,
+    /// The value of `loss`.
+    pub total: f32,
     /// Surrogate diagnostics.
     pub policy: PolicyStats,
-    /// KL diagnostics, when the KL term is on.
+    /// KL diagnostics, when the KL term is on (describing the term before the safety rule).
     pub kl: Option<KlStats>,
 }
 
@@ -199,8 +201,14 @@ pub fn actor_loss(
         loss = loss.affine(0.0, 0.0)?;
         stats.loss = 0.0;
     }
+    let total = if stats.skipped {
+        0.0
+    } else {
+        stats.loss + kl_stats.map_or(0.0, |k| k.loss)
+    };
     Ok(ActorLoss {
         loss,
+        total,
         policy: stats,
         kl: kl_stats,
     })

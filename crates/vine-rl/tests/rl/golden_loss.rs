@@ -73,6 +73,7 @@ fn actor_loss_matches_the_reference() {
     )
     .unwrap();
     assert_near(out.loss.to_scalar::<f32>().unwrap(), -0.306_200_7, 1e-6);
+    assert_near(out.total, -0.306_200_7, 1e-6);
     let p = out.policy;
     assert_near(p.loss, -0.306_823_3, 1e-6);
     assert_near(p.clip_frac, 3.0 / 7.0, 1e-6);
@@ -124,6 +125,7 @@ fn ratio_threshold_zeroes_the_loss_and_its_gradient() {
     )
     .unwrap();
     assert!(out.policy.skipped);
+    assert_eq!(out.total, 0.0);
     assert_eq!(out.loss.to_scalar::<f32>().unwrap(), 0.0);
     // candle drops `0·L` from the graph: no gradient reaches the log-probs.
     assert!(out.loss.backward().unwrap().get(logp.as_tensor()).is_none());
