@@ -15,6 +15,9 @@
 //! masked). Rows are right-padded with `left_pad = 0`: causal attention never looks ahead, so no
 //! attention mask is needed and the padding's outputs are simply masked out.
 //!
+//! Deviation: the reference fills padded log-prob and value slots with −1e9 sentinels; here
+//! every off-response slot of an aligned tensor is 0, and the losses never read it.
+//!
 //! Minibatches are a seeded shuffle of all episodes cut into chunks ([`minibatches`]); each is
 //! cut again into micro-batches for gradient accumulation ([`micro_batches`], or
 //! [`micro_batches_by_length`] to reduce padding). The shuffle is a SplitMix64-driven

@@ -10,6 +10,9 @@
 //!
 //! The clamp is per token; its gradient is 0 where k3 exceeds 10. For KL in the *reward* (the
 //! reference's other option) see [`crate::credit::gae::KlShaping`].
+//!
+//! Deviation: none in the value; positions are masked with `where_cond` before the estimator, so
+//! padding with non-finite log-probs cannot turn the sum into NaN.
 
 use candle_core::{Result, Tensor};
 

@@ -9,6 +9,9 @@
 //! values it gave when the episodes were collected, `R` the GAE returns, all laid out with
 //! [`crate::Batch::align`] (`(B, T)`). `clip_frac` is the fraction of valid tokens where the
 //! clipped term is the larger one; `mse` the unclipped mean squared error.
+//!
+//! Deviation: none in the value. The reference weighs the loss with `vf_coef` nowhere (the
+//! critic has its own optimiser), and neither does this function.
 
 use candle_core::{Result, Tensor};
 
