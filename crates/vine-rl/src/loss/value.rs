@@ -10,8 +10,8 @@
 //! [`crate::Batch::align`] (`(B, T)`). `clip_frac` is the fraction of valid tokens where the
 //! clipped term is the larger one; `mse` the unclipped mean squared error.
 //!
-//! Deviation: none in the value. The reference weighs the loss with `vf_coef` nowhere (the
-//! critic has its own optimiser), and neither does this function.
+//! Deviation: none. Like the reference, the loss is not scaled by a `vf_coef`: the critic has its
+//! own optimiser.
 
 use candle_core::{Result, Tensor};
 
