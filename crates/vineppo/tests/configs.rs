@@ -15,9 +15,15 @@ fn shipped_train_configs_resolve() {
             if !["vineppo.toml", "ppo.toml", "grpo.toml", "rloo.toml"].contains(&name.as_str()) {
                 continue;
             }
-            let cfg: TrainConfig = config::load(Some(&path), &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            let cfg: TrainConfig = config::load(Some(&path), &[])
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             let method = name.trim_end_matches(".toml");
-            assert_eq!(cfg.credit.method_name(), method, "{}", path.display());
+            assert_eq!(
+                config::method_name(&cfg.credit),
+                method,
+                "{}",
+                path.display()
+            );
             checked += 1;
         }
     }

@@ -29,10 +29,10 @@ pub mod gae;
 pub mod group;
 pub mod vine;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The credit-assignment method and its parameters. See the module docs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Credit {
     /// VinePPO: Monte-Carlo values at reasoning-step boundaries.
@@ -47,7 +47,7 @@ pub enum Credit {
 }
 
 /// Parameters of [`Credit::Vine`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VineParams {
     /// K, the rollouts per value state (reference: 9).
@@ -67,7 +67,7 @@ impl Default for VineParams {
 }
 
 /// Parameters of [`Credit::Gae`].
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GaeParams {
     /// Discount γ (reference: 1).
@@ -89,7 +89,7 @@ impl Default for GaeParams {
 }
 
 /// Parameters of [`Credit::Grpo`].
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GrpoParams {
     /// Added to the group std before dividing (verl's default, 1e-6).

@@ -17,7 +17,7 @@ pub use sections::{
     Dtype, EvalSection, GraderMode, ModelSection, OptimSection, RunSection, SamplingSection,
     TaskName, TaskSection,
 };
-pub use train::{CreditSection, KlPenalty, PpoSection, RolloutSection, TrainConfig};
+pub use train::{method_name, KlPenalty, PpoSection, RolloutSection, TrainConfig};
 
 /// A config file type: optional defaults filled into the raw tree, and its own invariants.
 pub trait ConfigFile {
@@ -83,10 +83,10 @@ mod tests {
         assert_eq!(c.steps_per_iteration(), 16);
         assert_eq!(
             c.credit,
-            CreditSection::Vine {
+            vine_rl::Credit::Vine(vine_rl::VineParams {
                 mc_rollouts: 9,
                 max_value_steps: None
-            }
+            })
         );
         assert_eq!((c.ppo.clip, c.ppo.kl_coef, c.optim.lr), (0.2, 1e-4, 1e-6));
         assert_eq!(c.run_dir(), Path::new("runs/arith-vineppo-s2746318213"));
@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn sets_override_and_switch_credit_kind() {
         let c = load_str(MIN, &["credit.kind=grpo", "ppo.kl_coef=0.01"]).unwrap();
-        assert_eq!(c.credit, CreditSection::Grpo { eps: 1e-6 });
+        assert_eq!(
+            c.credit,
+            vine_rl::Credit::Grpo(vine_rl::GrpoParams { eps: 1e-6 })
+        );
         assert_eq!(c.ppo.kl_coef, 0.01);
     }
 
@@ -111,14 +114,14 @@ mod tests {
             (
                 MIN,
                 &["credit.kind=grpo", "rollout.samples_per_prompt=1"],
-                "at least 2 samples",
+                "needs at least 2",
             ),
             (
                 MIN,
                 &["ppo.minibatch_size=100"],
                 "does not divide the 512 episodes",
             ),
-            (MIN, &["credit.mc_rollouts=0"], "K = 0"),
+            (MIN, &["credit.mc_rollouts=0"], "credit.mc_rollouts = 0"),
             (
                 MIN,
                 &["credit.kind=rloo", "credit.mc_rollouts=3"],

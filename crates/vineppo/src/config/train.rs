@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+use vine_rl::Credit;
+
 use super::sections::{EvalSection, ModelSection, OptimSection, RunSection, TaskSection};
 
 /// `[rollout]`: trajectory sampling (reference: 64 prompts × 8 samples, T = 0.6, top-p 0.9).
@@ -45,75 +47,13 @@ impl Default for RolloutSection {
     }
 }
 
-/// `[credit]`: how advantages are assigned; `kind` picks the method.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum CreditSection {
-    /// VinePPO: Monte-Carlo values at every step boundary.
-    Vine {
-        /// K continuations per state (reference: 9).
-        #[serde(default = "default_k")]
-        mc_rollouts: usize,
-        /// Estimate values only up to this step (GSM8K: 25; MATH: none).
-        #[serde(default)]
-        max_value_steps: Option<usize>,
-    },
-    /// PPO with a learned critic and GAE.
-    Gae {
-        /// Discount γ (reference: 1).
-        #[serde(default = "one")]
-        gamma: f64,
-        /// GAE λ (reference: 1).
-        #[serde(default = "one")]
-        lambda: f64,
-        /// Value clip range (reference: 0.2).
-        #[serde(default = "default_clip")]
-        value_clip: f64,
-        /// Critic learning rate (default: `optim.lr`, as the reference).
-        #[serde(default)]
-        critic_lr: Option<f64>,
-    },
-    /// GRPO: group-normalised rewards.
-    Grpo {
-        /// Added to the group standard deviation.
-        #[serde(default = "default_grpo_eps")]
-        eps: f64,
-    },
-    /// RLOO: leave-one-out baseline.
-    Rloo {},
-}
-
-fn default_k() -> usize {
-    9
-}
-fn one() -> f64 {
-    1.0
-}
-fn default_clip() -> f64 {
-    0.2
-}
-fn default_grpo_eps() -> f64 {
-    1e-6
-}
-
-impl Default for CreditSection {
-    fn default() -> Self {
-        CreditSection::Vine {
-            mc_rollouts: 9,
-            max_value_steps: None,
-        }
-    }
-}
-
-impl CreditSection {
-    /// Short method name used in run directories and reports.
-    pub fn method_name(&self) -> &'static str {
-        match self {
-            CreditSection::Vine { .. } => "vineppo",
-            CreditSection::Gae { .. } => "ppo",
-            CreditSection::Grpo { .. } => "grpo",
-            CreditSection::Rloo {} => "rloo",
-        }
+/// Short method name of a credit kind, used in run directories and reports.
+pub fn method_name(credit: &Credit) -> &'static str {
+    match credit {
+        Credit::Vine(_) => "vineppo",
+        Credit::Gae(_) => "ppo",
+        Credit::Grpo(_) => "grpo",
+        Credit::Rloo {} => "rloo",
     }
 }
 
@@ -181,9 +121,9 @@ pub struct TrainConfig {
     /// Trajectory sampling.
     #[serde(default)]
     pub rollout: RolloutSection,
-    /// Credit assignment method.
-    #[serde(default)]
-    pub credit: CreditSection,
+    /// Credit assignment method (`[credit] kind = "vine" | "gae" | "grpo" | "rloo"`).
+    #[serde(default = "default_credit")]
+    pub credit: Credit,
     /// PPO update.
     #[serde(default)]
     pub ppo: PpoSection,
@@ -196,6 +136,10 @@ pub struct TrainConfig {
     /// Run length, seed, output.
     #[serde(default)]
     pub run: RunSection,
+}
+
+fn default_credit() -> Credit {
+    Credit::Vine(vine_rl::VineParams::default())
 }
 
 /// Fails with `key: problem; fix` when `ok` is false.
@@ -232,7 +176,7 @@ impl TrainConfig {
                 .unwrap_or_default();
             Path::new("runs").join(format!(
                 "{task}-{}-s{}",
-                self.credit.method_name(),
+                method_name(&self.credit),
                 self.run.seed
             ))
         })
@@ -270,46 +214,18 @@ impl TrainConfig {
             "rollout.max_context",
             || "must leave room for the prompt".into(),
         )?;
-        match &self.credit {
-            CreditSection::Vine { mc_rollouts, .. } => {
-                check(*mc_rollouts > 0, "credit.mc_rollouts", || {
-                    "K = 0 gives no value estimates; use K ≥ 1 (reference: 9)".into()
-                })?;
-            }
-            CreditSection::Gae {
-                gamma,
-                lambda,
-                value_clip,
-                ..
-            } => {
-                check((0.0..=1.0).contains(gamma), "credit.gamma", || {
-                    format!("is {gamma}; use a value in [0, 1]")
-                })?;
-                check((0.0..=1.0).contains(lambda), "credit.lambda", || {
-                    format!("is {lambda}; use a value in [0, 1]")
-                })?;
-                check(*value_clip > 0.0, "credit.value_clip", || {
-                    "must be > 0".into()
-                })?;
-            }
-            CreditSection::Grpo { .. } | CreditSection::Rloo {} => {
-                check(
-                    r.samples_per_prompt >= 2,
-                    "rollout.samples_per_prompt",
-                    || {
-                        format!("{} needs at least 2 samples per prompt to form a baseline; set it to 2 or more", self.credit.method_name().to_uppercase())
-                    },
-                )?;
-            }
+        if let Some(problem) = self
+            .credit
+            .validate(r.samples_per_prompt)
+            .into_iter()
+            .next()
+        {
+            bail!("invalid config: {problem}");
         }
         if p.kl_penalty == KlPenalty::Reward {
-            check(
-                matches!(self.credit, CreditSection::Gae { .. }),
-                "ppo.kl_penalty",
-                || {
-                    "\"reward\" shapes per-token rewards, which only GAE uses; use \"loss\" (the reference) with this credit kind".into()
-                },
-            )?;
+            check(self.credit.needs_critic(), "ppo.kl_penalty", || {
+                "\"reward\" shapes per-token rewards, which only GAE uses; use \"loss\" (the reference) with this credit kind".into()
+            })?;
         }
         let episodes = self.episodes_per_iteration();
         check(
