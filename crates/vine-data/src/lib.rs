@@ -1,1 +1,11 @@
-//! placeholder
+//! Datasets, prompts and step spans for VinePPO training on math word problems.
+#![warn(missing_docs)]
+
+pub mod dataset;
+pub mod sample;
+
+pub use dataset::{
+    load_gsm8k, load_math, load_math500, prm800k_split, strip_calculator_annotations,
+    write_gsm8k_jsonl, DatasetError, Example, Splits,
+};
+pub use sample::{iteration_sample, permutation};
