@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod prompt;
 pub mod sample;
+pub mod spans;
 
 pub use dataset::{
     load_gsm8k, load_math, load_math500, prm800k_split, strip_calculator_annotations,
@@ -13,3 +14,4 @@ pub use prompt::{
     FewShotConfig, PromptConfig, PromptError, PromptPreset, PromptSpec, PromptTemplate,
 };
 pub use sample::{iteration_sample, permutation};
+pub use spans::{step_token_starts, token_steps, SpanError};
