@@ -1,6 +1,7 @@
 //! Datasets, prompts and step spans for VinePPO training on math word problems.
 #![warn(missing_docs)]
 
+pub mod arith;
 pub mod dataset;
 pub mod prompt;
 pub mod sample;
