@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod extract;
+pub mod normalize;
 mod pystr;
 mod steps;
 
