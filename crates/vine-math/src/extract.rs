@@ -4,6 +4,13 @@
 //! model output, so every function accepts arbitrary text and never panics: a missing or
 //! malformed answer is `None`, never an error.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::normalize::strip_string;
+use crate::pystr::strip;
+
 /// Content of the **last** `\boxed{…}` or `\fbox{…}` in `text`, with nested braces matched.
 ///
 /// Also accepts the brace-less form `\boxed 5`, whose content runs to the next `$`, newline or
@@ -139,6 +146,117 @@ pub fn gsm8k_gold(answer: &str) -> String {
 pub fn gsm8k_prediction(response: &str) -> Option<&str> {
     let marker = response.rfind("####")?;
     Some(response[marker + 4..].trim())
+}
+
+/// Every final-answer candidate of a MATH response, normalised, in order (the reference's
+/// Minerva-format `extract_answer(text, exhaust=True)`).
+///
+/// The first rule that applies gives the raw candidates:
+/// 1. `final answer is $…$. I hope` (the Minerva few-shot format): the text between;
+/// 2. the text contains `boxed`: every [`boxed_answers`] (possibly none);
+/// 3. `he answer is`: the text after its last occurrence;
+/// 4. the last ```` ```output ```` block, if non-empty, else the last number of the text with
+///    commas removed (`-?\d*\.?\d+`).
+///
+/// Each candidate is cut to its first line, stripped of a leading `:` and trailing `.` and `/`,
+/// and normalised with [`strip_string`](crate::normalize::strip_string).
+///
+/// ```
+/// use vine_math::extract::math_candidates;
+/// assert_eq!(math_candidates(r"so $x = \boxed{\dfrac12}$."), [r"\frac{1}{2}"]);
+/// assert_eq!(math_candidates("we get 3 apples and then 7 pears"), ["7"]);
+/// ```
+pub fn math_candidates(text: &str) -> Vec<String> {
+    raw_math_candidates(text)
+        .iter()
+        .map(|raw| clean_candidate(raw))
+        .collect()
+}
+
+fn raw_math_candidates(text: &str) -> Vec<String> {
+    const MINERVA_OPEN: &str = "final answer is $";
+    const MINERVA_CLOSE: &str = "$. I hope";
+    if text.contains(MINERVA_OPEN) && text.contains(MINERVA_CLOSE) {
+        let after = text.split_once(MINERVA_OPEN).map_or("", |(_, rest)| rest);
+        let inner = after
+            .split_once(MINERVA_CLOSE)
+            .map_or(after, |(inner, _)| inner);
+        return vec![strip(inner).to_string()];
+    }
+    if text.contains("boxed") {
+        return boxed_answers(text);
+    }
+    if let Some(at) = text.rfind("he answer is") {
+        return vec![strip(&text[at + "he answer is".len()..]).to_string()];
+    }
+    let output = program_output(text);
+    if !output.is_empty() {
+        return vec![output.to_string()];
+    }
+    let without_commas = text.replace(',', "");
+    LAST_NUMBER
+        .find_iter(&without_commas)
+        .last()
+        .map(|m| vec![m.as_str().to_string()])
+        .unwrap_or_default()
+}
+
+static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"-?\d*\.?\d+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+});
+
+static TEXT_AND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\\text\{\s*and\s*\}").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+});
+
+/// Content of the last ```` ```output ```` block, stripped (empty if none).
+fn program_output(text: &str) -> &str {
+    let Some(at) = text.rfind("```output") else {
+        return "";
+    };
+    let block = &text[at + "```output".len()..];
+    strip(block.split("```").next().unwrap_or(""))
+}
+
+/// First line, `lstrip(":")`, `rstrip(".")`, `rstrip("/")`, then `strip_string`.
+fn clean_candidate(raw: &str) -> String {
+    let first_line = strip(raw).split('\n').next().unwrap_or("");
+    let trimmed = first_line
+        .trim_start_matches(':')
+        .trim_end_matches('.')
+        .trim_end_matches('/');
+    strip_string(trimmed)
+}
+
+/// The answers of a MATH response as a list (the reference's `extract_math_answer`): each
+/// candidate of [`math_candidates`] is split on commas when the question asks for answers
+/// "separated by commas" and the candidate has no brackets, or at `\text{ and }`.
+///
+/// ```
+/// use vine_math::extract::math_answers;
+/// let question = "Enter all the solutions, separated by commas.";
+/// assert_eq!(math_answers(question, r"\boxed{-2, 1}"), ["-2", "1"]);
+/// assert_eq!(math_answers("", r"\boxed{3 \text{ and } 4}"), ["3", "4"]);
+/// ```
+pub fn math_answers(question: &str, text: &str) -> Vec<String> {
+    split_answers(question, math_candidates(text))
+}
+
+/// The reference's list splitting of normalised candidates (see [`math_answers`]).
+pub(crate) fn split_answers(question: &str, candidates: Vec<String>) -> Vec<String> {
+    let by_commas = question.contains("separated by commas");
+    let mut answers = Vec::new();
+    for candidate in candidates {
+        if by_commas && !candidate.contains(['(', ')', '[', ']']) {
+            answers.extend(candidate.split(',').map(|a| strip(a).to_string()));
+        } else if TEXT_AND.is_match(&candidate) {
+            let joined = TEXT_AND.replace_all(&candidate, "[SEP]");
+            answers.extend(joined.split("[SEP]").map(|a| strip(a).to_string()));
+        } else {
+            answers.push(strip(&candidate).to_string());
+        }
+    }
+    answers
 }
 
 #[cfg(test)]
