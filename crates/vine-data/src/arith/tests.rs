@@ -352,3 +352,21 @@ fn config_deserialises_with_defaults_and_rejects_unknown_keys() {
         .to_string();
     assert!(err.contains("unknown field `digit`"), "{err}");
 }
+
+#[test]
+fn gsm8k_splitter_gives_one_step_per_computation_line() {
+    for ex in generate(&small(10)).unwrap().train.iter().take(500) {
+        // The response as the reference's SFT target renders it: "\n{solution}\n".
+        let response = format!("\n{}\n", ex.solution);
+        let steps = vine_math::split_gsm8k(&response).unwrap();
+        let lines: Vec<&str> = ex.solution.lines().collect();
+        assert_eq!(steps.len(), lines.len() - 1, "{response:?}");
+        for (step, line) in steps.iter().zip(&lines) {
+            assert!(
+                response[step.clone()].starts_with(&format!("\n{line}")),
+                "{response:?}"
+            );
+        }
+        assert!(response[steps.last().unwrap().clone()].ends_with(&format!("#### {}\n", ex.answer)));
+    }
+}
