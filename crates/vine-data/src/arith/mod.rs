@@ -29,6 +29,8 @@
 //! split, problems with the same arithmetic are drawn once. Each split is a prefix-stable
 //! stream: asking for more training problems keeps the first ones.
 
+mod collection;
+mod draft;
 mod story;
 mod words;
 
@@ -40,7 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Example, Splits};
-use story::{Dice, Draft};
+use draft::{Dice, Draft};
 
 /// An arithmetic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

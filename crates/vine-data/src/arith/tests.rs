@@ -258,7 +258,7 @@ fn text_stays_short_and_varied() {
 }
 
 #[test]
-fn invalid_or_too_small_configs_are_errors() {
+fn invalid_configs_are_errors() {
     let bad = |config: ArithConfig, field: &str| {
         let err = generate(&config).unwrap_err();
         assert!(
@@ -317,6 +317,10 @@ fn invalid_or_too_small_configs_are_errors() {
         },
         "distractor_rate",
     );
+}
+
+#[test]
+fn too_few_distinct_problems_is_an_error() {
     let tiny = ArithConfig {
         digits: 1,
         min_steps: 1,
