@@ -79,7 +79,7 @@ pub fn split_gsm8k(response: &str) -> Option<Vec<Range<usize>>> {
 /// Byte ranges of the steps whose first pieces are `run_starts`; the last step runs to the end.
 fn to_ranges(len: usize, pieces: &[Range<usize>], run_starts: &[usize]) -> Vec<Range<usize>> {
     if len == 0 {
-        return vec![0..0];
+        return std::iter::once(0..0).collect();
     }
     // A step after the first starts at its delimiter, one byte before its first piece.
     let begin = |i: usize| {

@@ -105,7 +105,7 @@ fn language_cut(sub: &[char]) -> Option<usize> {
             && ch(i + 1 + word.len()).is_some_and(is_space)
     };
     // (pattern matcher returning the match length, offset of the cut in the match)
-    let patterns: [(&dyn Fn(usize) -> Option<usize>, usize); 4] = [
+    let patterns: [(Matcher, usize); 4] = [
         (&|i| (ch(i) == Some(',')).then_some(1), 1),
         (&|i| word_between_spaces(i, "and").then_some(5), 4),
         (&|i| (ch(i) == Some(':')).then_some(1), 1),
@@ -142,8 +142,11 @@ fn math_cut(sub: &[char]) -> Option<usize> {
     None
 }
 
+/// Length of the pattern match starting at a position, if any.
+type Matcher<'a> = &'a dyn Fn(usize) -> Option<usize>;
+
 /// `[m.start() + cut_offset for m in re.finditer(…)]`: non-overlapping matches, left to right.
-fn find_all(len: usize, matcher: &dyn Fn(usize) -> Option<usize>, cut_offset: usize) -> Vec<usize> {
+fn find_all(len: usize, matcher: Matcher, cut_offset: usize) -> Vec<usize> {
     let mut positions = Vec::new();
     let mut i = 0;
     while i < len {

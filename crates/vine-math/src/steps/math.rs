@@ -49,7 +49,7 @@ const MIN_LINE_LEN: usize = 3;
 pub fn split_math(response: &str) -> Vec<Range<usize>> {
     let chars: Vec<char> = response.chars().collect();
     if chars.is_empty() {
-        return vec![0..0];
+        return std::iter::once(0..0).collect();
     }
     let bounds = split_chars(&chars).unwrap_or_else(|| vec![0, chars.len()]);
     // Character boundaries → byte offsets.
