@@ -17,17 +17,20 @@
 //! ```
 //!
 //! Three story shapes (a running count, a chain of comparisons between people, a shopping bill)
-//! with varied names, objects and phrasings. Difficulty is dialled with [`ArithConfig`]: more
-//! steps and more digits make problems harder; fewer operations or no distractors make them
-//! easier. Questions are about 25–60 words and solutions at most `max_steps + 1` lines.
+//! with varied names, objects and phrasings; multipliers and divisors are sometimes words
+//! ("twice", "a third"). Difficulty is dialled with [`ArithConfig`]: more steps, more digits
+//! and a larger `max_factor` make problems harder; fewer operations and no distractors make
+//! them easier. With the defaults, questions average about 35 words (170 characters) and
+//! solutions about 120 characters; a solution has at most `max_steps + 1` lines.
 //!
 //! # Splits
 //!
 //! Train and test are disjoint by construction: a problem's split is a fixed function of its
-//! computations (a hash of the sequence of `a op b`), independent of the story and the seed, so two problems with the same arithmetic (even worded differently) are always in the
-//! same split, and a test problem of one seed is never a training problem of another. Within a
-//! split, problems with the same arithmetic are drawn once. Each split is a prefix-stable
-//! stream: asking for more training problems keeps the first ones.
+//! arithmetic (a hash of its sequence of `a op b`), independent of the story and of the seed.
+//! Two problems with the same arithmetic, however worded, are always in the same split, and a
+//! test problem of one seed is never a training problem of another. Within a split, each
+//! arithmetic appears once. Each split is a prefix-stable stream: asking for more training
+//! problems keeps the first ones.
 
 mod collection;
 mod draft;

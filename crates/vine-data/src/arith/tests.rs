@@ -374,3 +374,19 @@ fn gsm8k_splitter_gives_one_step_per_computation_line() {
         assert!(response[steps.last().unwrap().clone()].ends_with(&format!("#### {}\n", ex.answer)));
     }
 }
+
+#[test]
+fn answers_grade_correct_with_the_gsm8k_grader() {
+    let splits = generate(&small(11)).unwrap();
+    for ex in splits.train.iter().chain(&splits.test) {
+        let response = format!("\n{}\n", ex.solution);
+        let grade = vine_math::grade_gsm8k(&response, &ex.answer, vine_math::Gsm8kMode::Strict);
+        assert!(grade.correct, "{response:?}");
+        // Off by one in the last line's result is wrong.
+        let wrong = format!("#### {}", ex.answer.parse::<u64>().unwrap() + 1);
+        let response = response.replace(&format!("#### {}", ex.answer), &wrong);
+        assert!(
+            !vine_math::grade_gsm8k(&response, &ex.answer, vine_math::Gsm8kMode::Strict).correct
+        );
+    }
+}
