@@ -13,10 +13,7 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use sections::{
-    Dtype, EvalSection, GraderMode, ModelSection, OptimSection, RunSection, SamplingSection,
-    TaskName, TaskSection,
-};
+pub use sections::{Dtype, EvalSection, ModelSection, OptimSection, RunSection, SamplingSection};
 pub use train::{method_name, KlPenalty, PpoSection, RolloutSection, TrainConfig};
 
 /// A config file type: optional defaults filled into the raw tree, and its own invariants.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use vine_rl::Credit;
 
-use super::sections::{EvalSection, ModelSection, OptimSection, RunSection, TaskSection};
+use vine_data::TaskConfig;
+
+use super::sections::{EvalSection, ModelSection, OptimSection, RunSection};
 
 /// `[rollout]`: trajectory sampling (reference: 64 prompts × 8 samples, T = 0.6, top-p 0.9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,8 +30,11 @@ pub struct RolloutSection {
     pub max_new_tokens: usize,
     /// Cap on prompt + response tokens (reference: 2047 for RhoMath).
     pub max_context: usize,
-    /// Stop strings (the stop string is removed and the response counts as finished).
+    /// Stop strings in addition to the prompt template's (the stop string is removed and the
+    /// response counts as finished).
     pub stop_strings: Vec<String>,
+    /// Drop training problems whose prompt is longer than this many tokens (reference: 1512).
+    pub max_prompt_tokens: usize,
 }
 
 impl Default for RolloutSection {
@@ -42,7 +47,8 @@ impl Default for RolloutSection {
             top_k: 0,
             max_new_tokens: 1024,
             max_context: 2047,
-            stop_strings: vec!["\n\n\nProblem:".into()],
+            stop_strings: Vec::new(),
+            max_prompt_tokens: 1512,
         }
     }
 }
@@ -115,9 +121,9 @@ impl Default for PpoSection {
 pub struct TrainConfig {
     /// Starting checkpoint (also the frozen reference policy).
     pub model: ModelSection,
-    /// Data and grading.
+    /// Data, prompt format and grading (`[task] kind = "gsm8k" | "math" | "math500" | "arith"`).
     #[serde(default)]
-    pub task: TaskSection,
+    pub task: TaskConfig,
     /// Trajectory sampling.
     #[serde(default)]
     pub rollout: RolloutSection,
@@ -170,10 +176,7 @@ impl TrainConfig {
     /// The run directory.
     pub fn run_dir(&self) -> PathBuf {
         self.run.out_dir.clone().unwrap_or_else(|| {
-            let task = toml::Value::try_from(self.task.name)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let task = self.task.kind.name();
             Path::new("runs").join(format!(
                 "{task}-{}-s{}",
                 method_name(&self.credit),
