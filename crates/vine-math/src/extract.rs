@@ -159,7 +159,7 @@ pub fn gsm8k_prediction(response: &str) -> Option<&str> {
 ///    commas removed (`-?\d*\.?\d+`).
 ///
 /// Each candidate is cut to its first line, stripped of a leading `:` and trailing `.` and `/`,
-/// and normalised with [`strip_string`](crate::normalize::strip_string).
+/// and normalised with [`strip_string`].
 ///
 /// ```
 /// use vine_math::extract::math_candidates;

@@ -40,6 +40,17 @@ pub struct Grade {
     pub extracted: Option<String>,
 }
 
+impl Grade {
+    /// The reward: 1.0 if correct, else 0.0.
+    pub fn reward(&self) -> f32 {
+        if self.correct {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
 /// How [`grade_gsm8k`] compares answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum Gsm8kMode {
