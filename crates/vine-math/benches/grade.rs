@@ -13,7 +13,7 @@
 //! in. Plain `std::time` loops; each figure is the best of three passes.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use vine_math::extract::last_boxed;
@@ -58,77 +58,55 @@ fn report(name: &str, count: usize, per_second: f64) {
     );
 }
 
+/// Responses and gold answers that stress every stage; each is also used with the roles swapped.
 fn adversarial() -> Vec<(String, String)> {
+    let boxed = |s: String| format!(r"\boxed{{{s}}}");
     let mut cases = vec![
         (
-            format!(r"\boxed{{{}1{}}}", "(".repeat(5000), ")".repeat(5000)),
+            boxed(format!("{}1{}", "(".repeat(5000), ")".repeat(5000))),
             "1".to_string(),
         ),
         (
-            format!(r"\boxed{{{}}}", r"\frac{1}{".repeat(300) + &"}".repeat(300)),
+            boxed(r"\frac{1}{".repeat(300) + &"}".repeat(300)),
             "1".to_string(),
         ),
-        (r"\boxed{9^{9^{9^{9^{9}}}}}".to_string(), "1".to_string()),
         (
-            r"\boxed{2^{2^{2^{2^{2}}}}}".to_string(),
-            r"2^{65536}".to_string(),
+            boxed(r"\sqrt{".repeat(500) + "2" + &"}".repeat(500)),
+            "1".to_string(),
         ),
+        (boxed(r"\sin".repeat(2000) + "x"), r"\sin x".to_string()),
+        (boxed("-".repeat(10000) + "1"), "1".to_string()),
+        (boxed("x+".repeat(3000) + "x"), "3001x".to_string()),
+        (boxed("1,".repeat(3000)), "1".to_string()),
+        (boxed("a".repeat(10000)), "a".repeat(10000)),
         (
-            r"\boxed{(x+1)^{100000}}".to_string(),
-            r"(x+1)^{99999}".to_string(),
+            boxed(r"\begin{pmatrix}".to_string() + &"1&".repeat(2000) + r"\end{pmatrix}"),
+            "1".to_string(),
         ),
-        (r"\boxed{100000!}".to_string(), "1".to_string()),
-        (
-            r"\boxed{170!-169!}".to_string(),
-            r"169\cdot 169!".to_string(),
-        ),
-        (
-            format!(r"\boxed{{{}}}", "x+".repeat(3000) + "x"),
-            "3001x".to_string(),
-        ),
-        (format!(r"\boxed{{{}}}", "1,".repeat(3000)), "1".to_string()),
         (r"\boxed{1}".repeat(3000), "1".to_string()),
-        ("9".repeat(20000), "9".to_string()),
-        ("$".repeat(20000), "1".to_string()),
         (r"\boxed{".repeat(5000), "1".to_string()),
         ("}".repeat(5000) + r"\boxed{1}", "1".to_string()),
-        (
-            format!(
-                r"\boxed{{{}}}",
-                r"\sqrt{".repeat(500) + "2" + &"}".repeat(500)
-            ),
-            "1".to_string(),
-        ),
-        (
-            format!(r"\boxed{{{}}}", r"\sin".repeat(2000) + "x"),
-            r"\sin x".to_string(),
-        ),
-        (
-            format!(r"\boxed{{{}}}", "-".repeat(10000) + "1"),
-            "1".to_string(),
-        ),
-        (
-            format!(r"\boxed{{{}}}", "a".repeat(10000)),
-            "a".repeat(10000),
-        ),
-        (
-            r"\boxed{\begin{pmatrix}".to_string() + &"1&".repeat(2000) + r"\end{pmatrix}}",
-            "1".to_string(),
-        ),
-        (r"\boxed{1/0}".to_string(), r"\frac{1}{0}".to_string()),
-        (
-            r"\boxed{x^{x^{x^{x}}}}".to_string(),
-            r"x^{x^{x^{x}}}+0".to_string(),
-        ),
-        (
-            r"\boxed{\frac{x^{9}-1}{x-1}}".to_string(),
-            "1+x+x^2+x^3+x^4+x^5+x^6+x^7+x^8".to_string(),
-        ),
+        ("9".repeat(20000), "9".to_string()),
+        ("$".repeat(20000), "1".to_string()),
     ];
-    // The same, as gold answers too.
+    let formulas = [
+        (r"9^{9^{9^{9^{9}}}}", "1"),
+        (r"2^{2^{2^{2^{2}}}}", r"2^{65536}"),
+        (r"(x+1)^{100000}", r"(x+1)^{99999}"),
+        (r"100000!", "1"),
+        (r"170!-169!", r"169\cdot 169!"),
+        (r"1/0", r"\frac{1}{0}"),
+        (r"x^{x^{x^{x}}}", r"x^{x^{x^{x}}}+0"),
+        (r"\frac{x^{9}-1}{x-1}", "1+x+x^2+x^3+x^4+x^5+x^6+x^7+x^8"),
+    ];
+    cases.extend(
+        formulas
+            .iter()
+            .map(|(r, g)| (boxed(r.to_string()), g.to_string())),
+    );
     let swapped: Vec<(String, String)> = cases
         .iter()
-        .map(|(r, g)| (format!(r"\boxed{{{g}}}"), r.clone()))
+        .map(|(r, g)| (boxed(g.clone()), r.clone()))
         .collect();
     cases.extend(swapped);
     cases
@@ -149,96 +127,87 @@ fn adversarial_splits() -> Vec<String> {
     ]
 }
 
-fn main() {
-    let dir = data_dir();
-    let gsm8k = jsonl(dir.join("gsm8k/test.jsonl"));
-    let math = jsonl(dir.join("math/test.jsonl"));
-
-    let gsm8k_cases: Vec<(String, String)> = gsm8k
-        .iter()
+/// GSM8K test solutions as responses, with their answers as gold.
+fn gsm8k_cases(dir: &Path) -> Vec<(String, String)> {
+    let rows = jsonl(dir.join("gsm8k/test.jsonl"));
+    rows.iter()
         .map(|row| {
             (
                 format!("\n{}\n", field(row, "answer")),
                 field(row, "answer"),
             )
         })
-        .collect();
-    let math_cases: Vec<(String, String, String)> = math
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let solution = field(row, "solution");
-            let response = match (i % 4, last_boxed(&solution)) {
-                (1, Some(answer)) => solution.replace(&format!("{{{answer}}}"), "{2x+1}"),
-                (3, Some(answer)) => {
-                    solution.replace(&format!("{{{answer}}}"), &format!("{{{answer}+0}}"))
-                }
-                _ => solution.clone(),
-            };
-            (format!("\n{response}\n"), solution, field(row, "problem"))
-        })
-        .collect();
+        .collect()
+}
 
-    println!("vine-math throughput (single thread, best of 3)");
-    let per_second = throughput(&gsm8k_cases, |(r, g)| {
-        black_box(grade_gsm8k(r, g, Gsm8kMode::Strict));
-    });
-    report(
-        "grade_gsm8k strict (GSM8K test)",
-        gsm8k_cases.len(),
-        per_second,
-    );
-    let per_second = throughput(&gsm8k_cases, |(r, g)| {
-        black_box(grade_gsm8k(r, g, Gsm8kMode::Lenient));
-    });
-    report(
-        "grade_gsm8k lenient (GSM8K test)",
-        gsm8k_cases.len(),
-        per_second,
-    );
-    let per_second = throughput(&math_cases, |(r, g, q)| {
+/// MATH test solutions as responses (one in four with a wrong final box, one in four with a
+/// rewritten one), with the gold solution and the problem.
+fn math_cases(dir: &Path) -> Vec<(String, String, String)> {
+    let rows = jsonl(dir.join("math/test.jsonl"));
+    let mut cases = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let solution = field(row, "solution");
+        let response = match (i % 4, last_boxed(&solution)) {
+            (1, Some(answer)) => solution.replace(&format!("{{{answer}}}"), "{2x+1}"),
+            (3, Some(answer)) => {
+                solution.replace(&format!("{{{answer}}}"), &format!("{{{answer}+0}}"))
+            }
+            _ => solution.clone(),
+        };
+        cases.push((format!("\n{response}\n"), solution, field(row, "problem")));
+    }
+    cases
+}
+
+fn bench_graders(gsm8k: &[(String, String)], math: &[(String, String, String)]) {
+    for (name, mode) in [
+        ("strict", Gsm8kMode::Strict),
+        ("lenient", Gsm8kMode::Lenient),
+    ] {
+        let per_second = throughput(gsm8k, |(r, g)| {
+            black_box(grade_gsm8k(r, g, mode));
+        });
+        report(
+            &format!("grade_gsm8k {name} (GSM8K test)"),
+            gsm8k.len(),
+            per_second,
+        );
+    }
+    let per_second = throughput(math, |(r, g, q)| {
         black_box(grade_math(r, g, Some(q)));
     });
-    report(
-        "grade_math typical (MATH test)",
-        math_cases.len(),
-        per_second,
-    );
+    report("grade_math typical (MATH test)", math.len(), per_second);
     let adversarial = adversarial();
     let per_second = throughput(&adversarial, |(r, g)| {
         black_box(grade_math(r, g, Some("separated by commas")));
     });
     report("grade_math adversarial", adversarial.len(), per_second);
-    let slowest = adversarial
-        .iter()
-        .map(|(r, g)| {
-            let start = Instant::now();
-            black_box(grade_math(r, g, None));
-            (
-                start.elapsed().as_secs_f64() * 1e3,
-                r.chars().take(40).collect::<String>(),
-            )
-        })
-        .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a });
+    let mut slowest = (0.0, String::new());
+    for (r, g) in &adversarial {
+        let start = Instant::now();
+        black_box(grade_math(r, g, None));
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if ms > slowest.0 {
+            slowest = (ms, r.chars().take(40).collect());
+        }
+    }
     println!(
         "  slowest adversarial case: {:.2} ms ({:?}…)",
         slowest.0, slowest.1
     );
+}
 
-    let per_second = throughput(&math_cases, |(r, _, _)| {
+fn bench_splitters(gsm8k: &[(String, String)], math: &[(String, String, String)]) {
+    let per_second = throughput(math, |(r, _, _)| {
         black_box(split_math(r));
     });
-    report(
-        "split_math (MATH test solutions)",
-        math_cases.len(),
-        per_second,
-    );
-    let per_second = throughput(&gsm8k_cases, |(r, _)| {
+    report("split_math (MATH test solutions)", math.len(), per_second);
+    let per_second = throughput(gsm8k, |(r, _)| {
         black_box(split_gsm8k(r));
     });
     report(
         "split_gsm8k (GSM8K test solutions)",
-        gsm8k_cases.len(),
+        gsm8k.len(),
         per_second,
     );
     let splits = adversarial_splits();
@@ -250,4 +219,12 @@ fn main() {
         splits.len(),
         per_second,
     );
+}
+
+fn main() {
+    let dir = data_dir();
+    let (gsm8k, math) = (gsm8k_cases(&dir), math_cases(&dir));
+    println!("vine-math throughput (single thread, best of 3)");
+    bench_graders(&gsm8k, &math);
+    bench_splitters(&gsm8k, &math);
 }
