@@ -14,8 +14,10 @@
 //!
 //! Deviations: GSM8K gold commas are removed ([`crate::extract::gsm8k_gold`]); a bare gold
 //! answer (without `boxed`) is used as the single gold candidate instead of being re-extracted
-//! (the reference always has the full solution); at most [`MAX_GOLD_ANSWERS`] distinct gold
-//! answers are compared.
+//! (the reference always has the full solution); a gold solution whose only box is brace-less
+//! (`\boxed 2`, two MATH training problems) uses that box, where the reference extracts no gold
+//! answer at all and then accepts exactly the responses without a box; at most
+//! [`MAX_GOLD_ANSWERS`] distinct gold answers are compared.
 
 use std::sync::LazyLock;
 
@@ -212,7 +214,14 @@ fn numbers_equal(a: &Number, b: &Number) -> bool {
 pub fn grade_math(response: &str, gold: &str, question: Option<&str>) -> Grade {
     let question = question.unwrap_or("");
     let golds = if gold.contains("boxed") {
-        math_answers(question, gold)
+        let extracted = math_answers(question, gold);
+        match last_boxed(gold) {
+            // `\boxed 2` (two MATH training solutions) has no `boxed{` for the reference's cut.
+            Some(answer) if extracted.is_empty() => {
+                split_answers(question, vec![clean_gold(&answer)])
+            }
+            _ => extracted,
+        }
     } else {
         split_answers(question, vec![clean_gold(gold)])
     };
