@@ -26,7 +26,7 @@ use regex::Regex;
 use crate::equiv::math_equal;
 use crate::expr::Rat;
 use crate::extract::{gsm8k_gold, gsm8k_prediction, last_boxed, math_answers, split_answers};
-use crate::normalize::strip_string;
+use crate::normalize::{builtin_regex, strip_string};
 use crate::pystr::{parse_float, strip};
 
 /// Distinct gold answers compared at most (bounds the pairwise matching work).
@@ -112,13 +112,10 @@ fn strict_gsm8k(response: &str, gold: &str) -> Grade {
     }
 }
 
-static ANSWER_IS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)answer\s*(?:is|:)").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static ANSWER_IS: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(?i)answer\s*(?:is|:)"));
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*-?(?:\d+(?:\.\d+)?|\.\d+))?")
-        .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+    builtin_regex(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*-?(?:\d+(?:\.\d+)?|\.\d+))?")
 });
 
 /// The final-answer text of the lenient GSM8K mode (see [`Gsm8kMode::Lenient`]).
@@ -172,14 +169,10 @@ fn first_number(text: &str) -> Option<Number> {
     })
 }
 
-static FRAC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\\frac\{\s*(-?[\d.]+)\s*\}\{\s*(-?[\d.]+)\s*\}")
-        .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static FRAC: LazyLock<Regex> =
+    LazyLock::new(|| builtin_regex(r"\\frac\{\s*(-?[\d.]+)\s*\}\{\s*(-?[\d.]+)\s*\}"));
 
-static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d),(\d{3})").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\d),(\d{3})"));
 
 fn signed_decimal(text: &str) -> Option<Rat> {
     match text.strip_prefix('-') {
