@@ -63,9 +63,10 @@ pub enum Gsm8kMode {
     /// For models not trained on the `####` format: correct when [`Gsm8kMode::Strict`] is, or
     /// when the numbers match. The final-answer text is taken after the last `####`, else from
     /// the last `\boxed{…}`, else after the last "answer is" or "answer:" (any case); a response
-    /// with none of these markers is incorrect (there is deliberately no last-number fallback). The first number in that text (`$1,000.50`, `-5`, `18 dollars`,
-    /// `\frac{3}{4}`, `3/4`, `25%` read as 25) must equal the gold number exactly as a rational:
-    /// `18.0 = 18`, `3/4 = 0.75`, `0.333 ≠ 1/3`.
+    /// with none of these markers is incorrect (there is deliberately no last-number fallback,
+    /// which would reward any stray number). The first number in that text (`$1,000.50`, `-5`,
+    /// `18 dollars`, `\frac{3}{4}`, `3/4`, `25%` read as 25) must equal the gold number exactly
+    /// as a rational: `18.0 = 18`, `3/4 = 0.75`, `0.333 ≠ 1/3`.
     Lenient,
 }
 
