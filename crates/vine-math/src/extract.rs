@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::normalize::strip_string;
+use crate::normalize::{builtin_regex, strip_string};
 use crate::pystr::strip;
 
 /// Content of the **last** `\boxed{…}` or `\fbox{…}` in `text`, with nested braces matched.
@@ -159,7 +159,7 @@ pub fn gsm8k_prediction(response: &str) -> Option<&str> {
 ///    commas removed (`-?\d*\.?\d+`).
 ///
 /// Each candidate is cut to its first line, stripped of a leading `:` and trailing `.` and `/`,
-/// and normalised with [`strip_string`](crate::normalize::strip_string).
+/// and normalised with [`strip_string`].
 ///
 /// ```
 /// use vine_math::extract::math_candidates;
@@ -201,13 +201,9 @@ fn raw_math_candidates(text: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-?\d*\.?\d+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static LAST_NUMBER: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"-?\d*\.?\d+"));
 
-static TEXT_AND: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\\text\{\s*and\s*\}").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static TEXT_AND: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\text\{\s*and\s*\}"));
 
 /// Content of the last ```` ```output ```` block, stripped (empty if none).
 fn program_output(text: &str) -> &str {

@@ -14,8 +14,10 @@
 //!
 //! Deviations: GSM8K gold commas are removed ([`crate::extract::gsm8k_gold`]); a bare gold
 //! answer (without `boxed`) is used as the single gold candidate instead of being re-extracted
-//! (the reference always has the full solution); at most [`MAX_GOLD_ANSWERS`] distinct gold
-//! answers are compared.
+//! (the reference always has the full solution); a gold solution whose only box is brace-less
+//! (`\boxed 2`, two MATH training problems) uses that box, where the reference extracts no gold
+//! answer at all and then accepts exactly the responses without a box; at most
+//! [`MAX_GOLD_ANSWERS`] distinct gold answers are compared.
 
 use std::sync::LazyLock;
 
@@ -24,7 +26,7 @@ use regex::Regex;
 use crate::equiv::math_equal;
 use crate::expr::Rat;
 use crate::extract::{gsm8k_gold, gsm8k_prediction, last_boxed, math_answers, split_answers};
-use crate::normalize::strip_string;
+use crate::normalize::{builtin_regex, strip_string};
 use crate::pystr::{parse_float, strip};
 
 /// Distinct gold answers compared at most (bounds the pairwise matching work).
@@ -40,6 +42,17 @@ pub struct Grade {
     pub extracted: Option<String>,
 }
 
+impl Grade {
+    /// The reward: 1.0 if correct, else 0.0.
+    pub fn reward(&self) -> f32 {
+        if self.correct {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
 /// How [`grade_gsm8k`] compares answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum Gsm8kMode {
@@ -50,9 +63,10 @@ pub enum Gsm8kMode {
     /// For models not trained on the `####` format: correct when [`Gsm8kMode::Strict`] is, or
     /// when the numbers match. The final-answer text is taken after the last `####`, else from
     /// the last `\boxed{…}`, else after the last "answer is" or "answer:" (any case); a response
-    /// with none of these markers is incorrect (there is deliberately no last-number fallback). The first number in that text (`$1,000.50`, `-5`, `18 dollars`,
-    /// `\frac{3}{4}`, `3/4`, `25%` read as 25) must equal the gold number exactly as a rational:
-    /// `18.0 = 18`, `3/4 = 0.75`, `0.333 ≠ 1/3`.
+    /// with none of these markers is incorrect (there is deliberately no last-number fallback,
+    /// which would reward any stray number). The first number in that text (`$1,000.50`, `-5`,
+    /// `18 dollars`, `\frac{3}{4}`, `3/4`, `25%` read as 25) must equal the gold number exactly
+    /// as a rational: `18.0 = 18`, `3/4 = 0.75`, `0.333 ≠ 1/3`.
     Lenient,
 }
 
@@ -99,13 +113,10 @@ fn strict_gsm8k(response: &str, gold: &str) -> Grade {
     }
 }
 
-static ANSWER_IS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)answer\s*(?:is|:)").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static ANSWER_IS: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(?i)answer\s*(?:is|:)"));
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*-?(?:\d+(?:\.\d+)?|\.\d+))?")
-        .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+    builtin_regex(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*-?(?:\d+(?:\.\d+)?|\.\d+))?")
 });
 
 /// The final-answer text of the lenient GSM8K mode (see [`Gsm8kMode::Lenient`]).
@@ -159,14 +170,10 @@ fn first_number(text: &str) -> Option<Number> {
     })
 }
 
-static FRAC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\\frac\{\s*(-?[\d.]+)\s*\}\{\s*(-?[\d.]+)\s*\}")
-        .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static FRAC: LazyLock<Regex> =
+    LazyLock::new(|| builtin_regex(r"\\frac\{\s*(-?[\d.]+)\s*\}\{\s*(-?[\d.]+)\s*\}"));
 
-static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d),(\d{3})").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static THOUSANDS: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\d),(\d{3})"));
 
 fn signed_decimal(text: &str) -> Option<Rat> {
     match text.strip_prefix('-') {
@@ -201,7 +208,14 @@ fn numbers_equal(a: &Number, b: &Number) -> bool {
 pub fn grade_math(response: &str, gold: &str, question: Option<&str>) -> Grade {
     let question = question.unwrap_or("");
     let golds = if gold.contains("boxed") {
-        math_answers(question, gold)
+        let extracted = math_answers(question, gold);
+        match last_boxed(gold) {
+            // `\boxed 2` (two MATH training solutions) has no `boxed{` for the reference's cut.
+            Some(answer) if extracted.is_empty() => {
+                split_answers(question, vec![clean_gold(&answer)])
+            }
+            _ => extracted,
+        }
     } else {
         split_answers(question, vec![clean_gold(gold)])
     };

@@ -11,23 +11,24 @@ use regex::Regex;
 
 use crate::pystr::strip;
 
-fn regex(pattern: &str) -> Regex {
-    // The patterns are fixed strings tested below; failing to compile is a programming error.
+/// Compile one of the crate's fixed patterns. They are constants covered by tests, so failing to
+/// compile is a programming error, never a property of user input.
+pub(crate) fn builtin_regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern:?}: {e}"))
 }
 
-static TEXT_UNIT: LazyLock<Regex> = LazyLock::new(|| regex(r"\\text\{.*?\}$"));
-static METRIC_UNIT: LazyLock<Regex> = LazyLock::new(|| regex(r"\{(c|m)?m\}(\^(2|3))?"));
-static PM: LazyLock<Regex> = LazyLock::new(|| regex(r"p\.m\.$"));
-static TRAILING_T: LazyLock<Regex> = LazyLock::new(|| regex(r"(\d)\s*t$"));
-static MBOX: LazyLock<Regex> = LazyLock::new(|| regex(r"\\mbox\{.*?\}"));
-static ZERO_DECIMALS: LazyLock<Regex> = LazyLock::new(|| regex(r"(\d+)\.0+([^\d])"));
-static ZERO_DECIMALS_END: LazyLock<Regex> = LazyLock::new(|| regex(r"(\d+)\.0+$"));
-static SQRT_BARE: LazyLock<Regex> = LazyLock::new(|| regex(r"\\sqrt(-?[0-9.a-zA-Z]+)"));
-static SQRT_SPACED: LazyLock<Regex> = LazyLock::new(|| regex(r"\\sqrt\s+(\w+)$"));
-static TAN_BARE: LazyLock<Regex> = LazyLock::new(|| regex(r"\\tan(-?[0-9.a-zA-Z]+)"));
-static TAN_SPACED: LazyLock<Regex> = LazyLock::new(|| regex(r"\\tan\s+(\w+)$"));
-static TRAILING_PUNCT: LazyLock<Regex> = LazyLock::new(|| regex(r"(\\|,|\.)+$"));
+static TEXT_UNIT: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\text\{.*?\}$"));
+static METRIC_UNIT: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\{(c|m)?m\}(\^(2|3))?"));
+static PM: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"p\.m\.$"));
+static TRAILING_T: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\d)\s*t$"));
+static MBOX: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\mbox\{.*?\}"));
+static ZERO_DECIMALS: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\d+)\.0+([^\d])"));
+static ZERO_DECIMALS_END: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\d+)\.0+$"));
+static SQRT_BARE: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\sqrt(-?[0-9.a-zA-Z]+)"));
+static SQRT_SPACED: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\sqrt\s+(\w+)$"));
+static TAN_BARE: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\tan(-?[0-9.a-zA-Z]+)"));
+static TAN_SPACED: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"\\tan\s+(\w+)$"));
+static TRAILING_PUNCT: LazyLock<Regex> = LazyLock::new(|| builtin_regex(r"(\\|,|\.)+$"));
 
 /// Normalise a MATH answer the way the reference grader does before comparing.
 ///

@@ -20,6 +20,7 @@
 
 mod complex;
 mod eval;
+mod lex;
 mod parse;
 mod rational;
 

@@ -225,6 +225,9 @@ impl Hider {
     /// `re.sub(r"\\begin\{([^}]*)\}.*?\\end\{\1\}", …, DOTALL)`.
     fn hide_environments(&mut self, units: &[Unit]) -> Vec<Unit> {
         let begin = chars(r"\begin{");
+        if find(units, 0, &begin).is_none() {
+            return units.to_vec();
+        }
         let end_tags = EndTagIndex::new(units);
         let mut out = Vec::with_capacity(units.len());
         let mut copied = 0;
@@ -327,8 +330,16 @@ impl PrefixHash {
     const MODULUS: u64 = (1 << 61) - 1;
     const BASE: u64 = 1_000_003;
 
+    /// `a·b mod (2^61 − 1)` for `a, b < 2^61`, folding the Mersenne modulus without division.
     fn mul(a: u64, b: u64) -> u64 {
-        ((a as u128 * b as u128) % Self::MODULUS as u128) as u64
+        let product = a as u128 * b as u128;
+        let folded = (product as u64 & Self::MODULUS) + (product >> 61) as u64;
+        let folded = (folded & Self::MODULUS) + (folded >> 61);
+        if folded >= Self::MODULUS {
+            folded - Self::MODULUS
+        } else {
+            folded
+        }
     }
 
     fn new(units: &[Unit]) -> Self {
@@ -342,7 +353,12 @@ impl PrefixHash {
                 Unit::Slot { id, offset } => (1 << 40) + ((id as u64) << 8) + offset as u64,
             };
             let last = prefix[prefix.len() - 1];
-            prefix.push((Self::mul(last, Self::BASE) + value) % Self::MODULUS);
+            let next = Self::mul(last, Self::BASE) + value % Self::MODULUS;
+            prefix.push(if next >= Self::MODULUS {
+                next - Self::MODULUS
+            } else {
+                next
+            });
             powers.push(Self::mul(powers[powers.len() - 1], Self::BASE));
         }
         PrefixHash { prefix, powers }
@@ -396,6 +412,20 @@ mod tests {
             vec![r"\begin{b}\end{b}"]
         );
         assert_eq!(regions("$1"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn mersenne_multiplication_matches_u128_remainder() {
+        let m = PrefixHash::MODULUS;
+        for (a, b) in [
+            (m - 1, m - 1),
+            (0, 5),
+            (1 << 60, 3),
+            (123_456_789, 987_654_321_987),
+        ] {
+            let expected = ((a as u128 * b as u128) % m as u128) as u64;
+            assert_eq!(PrefixHash::mul(a, b), expected);
+        }
     }
 
     #[test]
