@@ -39,6 +39,30 @@ pub enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Grade predictions with a task's grader: one pair, or a JSONL file of cases.
+    Grade {
+        /// Which grader.
+        #[arg(long, value_enum)]
+        task: crate::commands::grade::GradeTask,
+        /// Gold answer or full reference solution (with --pred).
+        #[arg(long, requires = "pred", conflicts_with = "input")]
+        gold: Option<String>,
+        /// Prediction: a bare answer or a full solution (with --gold).
+        #[arg(long, requires = "gold")]
+        pred: Option<String>,
+        /// The question, for MATH's "separated by commas" rule (with --gold/--pred).
+        #[arg(long)]
+        question: Option<String>,
+        /// JSONL file, one `{"pred", "gold", "question"?}` per line.
+        #[arg(long, conflicts_with_all = ["gold", "pred"])]
+        input: Option<PathBuf>,
+        /// Where to write the verdicts for --input (default: stdout).
+        #[arg(long, requires = "input")]
+        out: Option<PathBuf>,
+        /// GSM8K: compare numerically (`$18`, `18.0`, `1,000`) instead of exactly.
+        #[arg(long)]
+        lenient: bool,
+    },
     /// Render plots and a summary of one or more run directories into a Markdown report.
     Report {
         /// Run directories to overlay.

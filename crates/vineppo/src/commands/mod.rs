@@ -1,5 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod grade;
+
 use anyhow::Result;
 
 use crate::cli::{Command, ConfigKind};
@@ -19,6 +21,28 @@ pub fn run(command: Command) -> Result<()> {
             print!("{text}");
             Ok(())
         }
+        Command::Grade {
+            task,
+            gold,
+            pred,
+            question,
+            input,
+            out,
+            lenient,
+        } => match (gold, pred, input) {
+            (Some(gold), Some(pred), None) => {
+                grade::grade_pair(task, lenient, &pred, &gold, question.as_deref())
+            }
+            (None, None, Some(input)) => {
+                let (correct, total) = grade::grade_file(task, lenient, &input, out.as_deref())?;
+                eprintln!(
+                    "{correct}/{total} correct ({:.1}%)",
+                    100.0 * correct as f64 / total as f64
+                );
+                Ok(())
+            }
+            _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
+        },
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()
