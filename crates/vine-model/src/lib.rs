@@ -23,6 +23,7 @@ pub mod layers;
 pub mod lm;
 pub mod logprobs;
 pub mod rope;
+pub mod tokenizer;
 pub mod transformer;
 pub mod weights;
 
@@ -35,4 +36,5 @@ pub use layers::Mode;
 pub use lm::CausalLm;
 pub use logprobs::target_logprobs;
 pub use rope::{RopeConfig, RopeScaling};
+pub use tokenizer::Tokenizer;
 pub use transformer::Transformer;
