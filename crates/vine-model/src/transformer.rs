@@ -216,6 +216,11 @@ impl Transformer {
         &self.config
     }
 
+    /// Device of the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Weight dtype.
     pub fn dtype(&self) -> DType {
         self.dtype
