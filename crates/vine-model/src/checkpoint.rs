@@ -99,7 +99,8 @@ impl Transformer {
             for name in COPIED_FILES {
                 let from = src.join(name);
                 if from.is_file() {
-                    fs::copy(&from, dir.join(name)).map_err(|e| ModelError::io("copying", &from, e))?;
+                    fs::copy(&from, dir.join(name))
+                        .map_err(|e| ModelError::io("copying", &from, e))?;
                 }
             }
         }

@@ -65,7 +65,13 @@ impl ValueModel {
             };
             (head, Some((w, b)))
         } else {
-            (Linear { weight, bias: Some(bias) }, None)
+            (
+                Linear {
+                    weight,
+                    bias: Some(bias),
+                },
+                None,
+            )
         };
         Ok(Self {
             backbone,

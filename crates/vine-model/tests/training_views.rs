@@ -20,7 +20,13 @@ fn optimizer_updates_reach_decoding_and_frozen_copies_stay_put() {
 
     let vars: Vec<_> = model.vars().into_iter().map(|(_, v)| v).collect();
     let mut sgd = candle_nn::SGD::new(vars, 0.5).unwrap();
-    let loss = model.token_logprobs(&x, &[], 1.0).unwrap().mean_all().unwrap().neg().unwrap();
+    let loss = model
+        .token_logprobs(&x, &[], 1.0)
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .neg()
+        .unwrap();
     sgd.backward_step(&loss).unwrap();
 
     let after = values(&model.forward(&x, &[], None).unwrap());
@@ -30,8 +36,14 @@ fn optimizer_updates_reach_decoding_and_frozen_copies_stay_put() {
     assert!(max_diff(&before, &frozen) < 1e-5);
     // The no-grad decode path sees the updated weights.
     let mut cache = model.new_cache();
-    model.prefill(&x.narrow(1, 0, 5).unwrap(), &[], &mut cache).unwrap();
-    let step = values(&model.decode_step(&x.narrow(1, 5, 1).unwrap(), &mut cache).unwrap());
+    model
+        .prefill(&x.narrow(1, 0, 5).unwrap(), &[], &mut cache)
+        .unwrap();
+    let step = values(
+        &model
+            .decode_step(&x.narrow(1, 5, 1).unwrap(), &mut cache)
+            .unwrap(),
+    );
     let v = cfg.vocab_size;
     for b in 0..2 {
         let full = &after[(b * 6 + 5) * v..(b * 6 + 6) * v];
@@ -52,7 +64,11 @@ fn value_head_is_initialised_like_the_reference_and_trains() {
     assert_eq!(v.dims(), &[2, 5]);
     // V = h · w (bias 0), h = the backbone's last hidden state.
     let h = critic.backbone.forward_hidden(&x, &[1, 0], None).unwrap();
-    let manual = h.broadcast_mul(&heads[0].1.unsqueeze(0).unwrap()).unwrap().sum(2).unwrap();
+    let manual = h
+        .broadcast_mul(&heads[0].1.unsqueeze(0).unwrap())
+        .unwrap()
+        .sum(2)
+        .unwrap();
     assert!(max_diff(&values(&v), &values(&manual)) < 1e-5);
     // Every backbone and head variable gets a gradient.
     let grads = v.sqr().unwrap().mean_all().unwrap().backward().unwrap();
@@ -69,10 +85,15 @@ fn value_model_round_trips_through_a_directory() {
     let critic = ValueModel::new(random_model(cfg.clone(), 4, DType::F32, false), 5).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("critic");
-    critic.save_pretrained(&out, &SaveOptions::default()).unwrap();
+    critic
+        .save_pretrained(&out, &SaveOptions::default())
+        .unwrap();
     let loaded = ValueModel::load(&out, &LoadOptions::default(), 0).unwrap();
     let x = tensor(&ids(1, 7, cfg.vocab_size, 6));
-    assert_eq!(values(&critic.values(&x, &[]).unwrap()), values(&loaded.values(&x, &[]).unwrap()));
+    assert_eq!(
+        values(&critic.values(&x, &[]).unwrap()),
+        values(&loaded.values(&x, &[]).unwrap())
+    );
     // The head's std is 1/sqrt(H+1) (checked on a wide head: 4096 samples, 10% tolerance).
     let mut c = cfg.clone();
     c.hidden_size = 4096;
@@ -86,5 +107,8 @@ fn value_model_round_trips_through_a_directory() {
     let w = values(&big.head_tensors()[0].1);
     let std = (w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32).sqrt();
     let expected = 1.0 / (4097f32).sqrt();
-    assert!((std / expected - 1.0).abs() < 0.1, "std {std} vs {expected}");
+    assert!(
+        (std / expected - 1.0).abs() < 0.1,
+        "std {std} vs {expected}"
+    );
 }
