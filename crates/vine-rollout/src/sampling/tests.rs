@@ -67,7 +67,7 @@ fn logprob_is_log_softmax_of_scaled_logits() {
     //   torch.log_softmax(l / 0.6, -1).tolist(); torch.log_softmax(l, -1).tolist()
     // Tolerance 1e-5 (f32 arithmetic).
     let l = [1.0, 2.0, 0.5, -1.0, 2.0, 3.5, -0.25];
-    let scaled = [
+    let scaled: [f64; 7] = [
         -4.339691162109375,
         -2.6730244159698486,
         -5.1730241775512695,
@@ -82,14 +82,14 @@ fn logprob_is_log_softmax_of_scaled_logits() {
     let mut rng = SampleRng::new(3, 0);
     for _ in 0..400 {
         let c = s.sample(&l, &p, rng.uniform()).unwrap();
-        assert!((c.logprob - scaled[c.token as usize]).abs() < 1e-5);
+        assert!((c.logprob as f64 - scaled[c.token as usize]).abs() < 1e-5);
         seen[c.token as usize] = true;
     }
     assert!(seen.iter().filter(|&&x| x).count() >= 4);
     // Greedy: argmax with T = 1; the tie between ids 1 and 4 is irrelevant, 5 is the max.
     let c = s.sample(&l, &SamplingParams::greedy(1), 0.99).unwrap();
     assert_eq!(c.token, 5);
-    assert!((c.logprob - -0.4779464602470398).abs() < 1e-5);
+    assert!((c.logprob as f64 - -0.4779464602470398).abs() < 1e-5);
 }
 
 #[test]
