@@ -21,7 +21,9 @@
 use candle_core::{DType, Tensor};
 use vine_model::CausalLm;
 
-use crate::batch::Batch;
+use rayon::prelude::*;
+
+use crate::batch::{Batch, Live};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::request::{FinishReason, Request, Sample, SamplingParams, StopKind, StopStrings};
@@ -128,7 +130,6 @@ impl Engine {
         };
         let mut pool = Pool::new(self.config.prefill_chunk_tokens, self.config.pool_tokens);
         let mut batch = Batch::default();
-        let mut sampler = Sampler::default();
         loop {
             let free = self.config.max_batch.saturating_sub(batch.live());
             if free > 0 && !pool.is_exhausted(&plan) {
@@ -144,13 +145,10 @@ impl Engine {
             let (ids, cache) = batch.step_inputs(lm.device())?;
             let logits = lm.decode_step(&ids, cache)?;
             let logits = host_logits(&logits, batch.slots().len(), lm.vocab_size())?;
-            let v = lm.vocab_size();
             let slots: Vec<_> = batch.slots().to_vec();
-            for (s, live) in slots.iter().enumerate() {
-                let Some(live) = live else { continue };
+            let choices = sample_rows(&logits, lm.vocab_size(), &slots, &mut rows, params)?;
+            for (s, live, choice) in choices {
                 let row = &mut rows[live.row];
-                let u = row.rng.uniform();
-                let choice = sampler.sample(&logits[s * v..(s + 1) * v], params, u)?;
                 report.generated_tokens += 1;
                 match push_token(row, choice, plan.rows[live.row].budget, params, stop) {
                     Some(finish) => {
@@ -167,6 +165,29 @@ impl Engine {
         }
         collect(requests, rows)
     }
+}
+
+/// Samples the next token of every live slot from its logits row `(V,)` of `logits` `(B·V)`,
+/// rows in parallel; each row draws from its own random stream.
+fn sample_rows(
+    logits: &[f32],
+    v: usize,
+    slots: &[Option<Live>],
+    rows: &mut [RowState],
+    params: &SamplingParams,
+) -> Result<Vec<(usize, Live, Choice)>> {
+    let draws: Vec<(usize, Live, f64)> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(s, l)| l.map(|l| (s, l, rows[l.row].rng.uniform())))
+        .collect();
+    draws
+        .par_iter()
+        .map_init(Sampler::default, |sampler, &(s, live, u)| {
+            let choice = sampler.sample(&logits[s * v..(s + 1) * v], params, u)?;
+            Ok((s, live, choice))
+        })
+        .collect()
 }
 
 /// Records a sampled token and returns why the row ends, if it does.

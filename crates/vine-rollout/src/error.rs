@@ -17,6 +17,9 @@ pub enum Error {
     /// The model returned logits the sampler cannot use (NaN, +inf, or all -inf).
     #[error("model returned unusable logits: {0}; check the checkpoint and its dtype")]
     BadLogits(String),
+    /// The benchmark could not be set up (model construction, writing its files).
+    #[error("benchmark setup failed: {0}")]
+    Bench(String),
     /// An invariant of the engine itself was broken; please report it.
     #[error("internal error in the generation engine: {0}")]
     Internal(String),

@@ -8,21 +8,23 @@
 //! 3. *top-p*: keep the shortest head of the remaining order whose weight reaches
 //!    `top_p · Σ(remaining weights)`, i.e. nucleus sampling on the renormalised top-k
 //!    distribution (Hugging Face and vLLM apply top-k before top-p the same way).
-//! 4. Draw `u ~ U[0, 1)` and return the first kept token (in canonical order) whose cumulative
-//!    weight exceeds `u · Σ(kept weights)`. Without truncation the walk is in token-id order and
-//!    no sort happens at all.
+//! 4. Draw `u ~ U[0, 1)` and walk the kept tokens **in token-id order**: return the first whose
+//!    cumulative weight exceeds `u · Σ(kept weights)`. Any fixed walk order samples the kept
+//!    distribution exactly; id order needs no sort.
 //!
 //! The reported log-probability is `log softmax(s)[token]` over the *whole* vocabulary: top-k and
 //! top-p are not accounted for, as in the reference trainer, which divides logits by the
 //! temperature and ignores top-p (spec §1.7). Greedy (`T = 0`) returns the argmax (lowest id on
 //! ties) with `log softmax(logits)[token]`, i.e. `T = 1`.
 //!
-//! # Cost
+//! # Cost: O(V) per row, no sort
 //!
-//! One pass for the maximum and one for the weights and their sum. top-k selects with
-//! `select_nth_unstable` (O(V)) and sorts only the `k` survivors. top-p without top-k sorts a
-//! growing head: select the best 64, sort them, and double the head until it holds `top_p` of
-//! the mass, so a peaked distribution over a 150k vocabulary costs O(V), not O(V log V).
+//! One pass for the maximum, one for the weights (a vectorised `exp`) and their sum. Truncation
+//! only needs the *last* kept token of the canonical order, the boundary ([`select`]): top-k
+//! finds it with `select_nth_unstable`, top-p with a radix pass over the weights' float bits
+//! followed by a weighted quickselect inside one bucket. Both are O(V) whatever the shape of the
+//! distribution: a near-uniform row of an untrained model costs about what a peaked one does.
+//! A last pass sums the kept weights and walks them until the draw is reached.
 //!
 //! # Randomness
 //!
@@ -31,13 +33,15 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Ordering;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::request::SamplingParams;
 
-/// Head size of the first round of top-p selection.
-const FIRST_HEAD: usize = 64;
+mod kernels;
+mod select;
+
+use kernels::{checked_max, sum, sum_where, weights};
+use select::{key, Selector};
 
 /// The random stream of one sample: ChaCha8 keyed by the request seed, stream = sample index.
 #[derive(Debug, Clone)]
@@ -71,8 +75,7 @@ pub struct Choice {
 pub struct Sampler {
     /// exp(s_i − max s), one per token.
     weights: Vec<f32>,
-    /// Token ids being ordered.
-    order: Vec<u32>,
+    selector: Selector,
 }
 
 impl Sampler {
@@ -85,10 +88,9 @@ impl Sampler {
         }
         let t = params.temperature;
         let m = max / t;
-        self.weights.clear();
-        self.weights
-            .extend(logits.iter().map(|&l| (l / t - m).exp()));
-        let z: f64 = self.weights.iter().map(|&w| w as f64).sum();
+        weights(logits, t, m, &mut self.weights);
+        let w = &self.weights;
+        let z = sum(w);
         let v = logits.len();
         let k = if params.top_k == 0 {
             v
@@ -96,10 +98,15 @@ impl Sampler {
             params.top_k.min(v)
         };
         let token = if k == v && params.top_p >= 1.0 {
-            walk(&self.weights, 0..v as u32, u * z)
+            walk(w, 0..v as u32, u * z)
         } else {
-            let (n, mass) = self.truncate(k, params.top_p as f64, z);
-            walk(&self.weights, self.order[..n].iter().copied(), u * mass)
+            let b = self.selector.boundary(w, k, params.top_p as f64, z);
+            let mass = sum_where(w, |i, x| key(x, i) >= b);
+            walk(
+                w,
+                (0..v as u32).filter(|&i| key(w[i as usize], i) >= b),
+                u * mass,
+            )
         };
         let logprob = (logits[token as usize] / t - m) as f64 - z.ln();
         Ok(Choice {
@@ -107,61 +114,6 @@ impl Sampler {
             logprob: logprob as f32,
         })
     }
-
-    /// Applies top-k then top-p; leaves the kept tokens in canonical order in `order[..n]` and
-    /// returns `(n, their total weight)`. `z` is the total weight of all tokens. Called only when
-    /// something is truncated (`k < V` or `top_p < 1`).
-    fn truncate(&mut self, k: usize, top_p: f64, z: f64) -> (usize, f64) {
-        let w = &self.weights;
-        let cmp = |a: &u32, b: &u32| canonical(w, *a, *b);
-        self.order.clear();
-        self.order.extend(0..w.len() as u32);
-        let total = if k < w.len() {
-            self.order.select_nth_unstable_by(k - 1, cmp);
-            self.order.truncate(k);
-            self.order.sort_unstable_by(cmp);
-            self.order.iter().map(|&i| w[i as usize] as f64).sum()
-        } else {
-            z
-        };
-        if top_p >= 1.0 {
-            return (self.order.len(), total);
-        }
-        let threshold = top_p * total;
-        let already_sorted = k < w.len();
-        let len = self.order.len();
-        let (mut sorted, mut cum, mut head) = (0, 0.0f64, FIRST_HEAD);
-        loop {
-            let end = if already_sorted {
-                len
-            } else {
-                (sorted + head).min(len)
-            };
-            if !already_sorted {
-                let rest = &mut self.order[sorted..];
-                if end < len {
-                    rest.select_nth_unstable_by(end - sorted - 1, cmp);
-                }
-                self.order[sorted..end].sort_unstable_by(cmp);
-            }
-            for i in sorted..end {
-                cum += w[self.order[i] as usize] as f64;
-                if cum >= threshold {
-                    return (i + 1, cum);
-                }
-            }
-            if end == len {
-                return (len, cum);
-            }
-            sorted = end;
-            head *= 2;
-        }
-    }
-}
-
-/// Weight descending, then token id ascending.
-fn canonical(w: &[f32], a: u32, b: u32) -> Ordering {
-    w[b as usize].total_cmp(&w[a as usize]).then(a.cmp(&b))
 }
 
 /// The first token of `order` whose cumulative weight exceeds `target`; if rounding leaves none,
@@ -179,26 +131,8 @@ fn walk(w: &[f32], order: impl Iterator<Item = u32>, target: f64) -> u32 {
             return i;
         }
     }
-    // `checked_max` guarantees a token of weight 1 exists, so `last` is set.
+    // The maximum has weight 1 and is kept, so `last` is set.
     last.unwrap_or(0)
-}
-
-/// Maximum of a logits row; rejects empty rows, NaN, +inf and rows that are all -inf.
-fn checked_max(logits: &[f32]) -> Result<f32> {
-    let mut max = f32::NEG_INFINITY;
-    for &l in logits {
-        if l.is_nan() || l == f32::INFINITY {
-            return Err(Error::BadLogits(format!("found {l}")));
-        }
-        max = max.max(l);
-    }
-    if max == f32::NEG_INFINITY {
-        return Err(Error::BadLogits(format!(
-            "a row of {} logits has no finite value",
-            logits.len()
-        )));
-    }
-    Ok(max)
 }
 
 /// Argmax (lowest id on ties) with its log-probability at `T = 1`.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::Error;
 use proptest::prelude::*;
 
 fn params(temperature: f32, top_k: usize, top_p: f32) -> SamplingParams {
@@ -23,35 +24,43 @@ fn naive(logits: &[f32], p: &SamplingParams, u: f64) -> Choice {
     }
     let t = p.temperature;
     let m = max / t;
-    let w: Vec<f32> = logits.iter().map(|&l| (l / t - m).exp()).collect();
-    let z: f64 = w.iter().map(|&x| x as f64).sum();
+    let mut w = Vec::new();
+    kernels::weights(logits, t, m, &mut w);
+    let z = kernels::sum(&w);
     let v = logits.len();
     let k = if p.top_k == 0 { v } else { p.top_k.min(v) };
     let token = if k == v && p.top_p >= 1.0 {
         walk(&w, 0..v as u32, u * z)
     } else {
         let mut order: Vec<u32> = (0..v as u32).collect();
-        order.sort_by(|a, b| canonical(&w, *a, *b));
+        order.sort_by(|a, b| w[*b as usize].total_cmp(&w[*a as usize]).then(a.cmp(b)));
         order.truncate(k);
-        let total: f64 = if k < v {
-            order.iter().map(|&i| w[i as usize] as f64).sum()
-        } else {
-            z
-        };
-        let (mut n, mut cum) = (order.len(), 0.0f64);
-        let mut mass = total;
+        let mut top_k_mask = vec![false; v];
+        order.iter().for_each(|&i| top_k_mask[i as usize] = true);
+        let in_top_k = |i: u32, _: f32| top_k_mask[i as usize];
+        let mut kept = k;
         if p.top_p < 1.0 {
-            mass = 0.0;
+            let total = if k < v {
+                kernels::sum_where(&w, in_top_k)
+            } else {
+                z
+            };
+            let mut cum = 0.0f64;
             for (i, &tok) in order.iter().enumerate() {
                 cum += w[tok as usize] as f64;
-                mass = cum;
                 if cum >= p.top_p as f64 * total {
-                    n = i + 1;
+                    kept = i + 1;
                     break;
                 }
             }
         }
-        walk(&w, order[..n].iter().copied(), u * mass)
+        let kept_set = &order[..kept];
+        let mut kept_mask = vec![false; v];
+        kept_set.iter().for_each(|&i| kept_mask[i as usize] = true);
+        let mass = kernels::sum_where(&w, |i, _| kept_mask[i as usize]);
+        let mut by_id = kept_set.to_vec();
+        by_id.sort();
+        walk(&w, by_id.into_iter(), u * mass)
     };
     let logprob = (logits[token as usize] / t - m) as f64 - z.ln();
     Choice {
