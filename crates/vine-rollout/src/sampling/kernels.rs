@@ -17,16 +17,16 @@ pub(crate) fn checked_max(logits: &[f32]) -> Result<f32> {
     for c in chunks {
         for (m, &x) in lanes.iter_mut().zip(c) {
             *m = if x > *m { x } else { *m };
-            bad |= !(x < f32::INFINITY); // NaN or +inf
+            bad |= unusable(x);
         }
     }
     let mut max = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     for &x in tail {
         max = if x > max { x } else { max };
-        bad |= !(x < f32::INFINITY);
+        bad |= unusable(x);
     }
     if bad {
-        let found = logits.iter().find(|x| !(**x < f32::INFINITY)).copied();
+        let found = logits.iter().find(|x| unusable(**x)).copied();
         return Err(Error::BadLogits(format!(
             "found {}",
             found.unwrap_or(f32::NAN)
@@ -39,6 +39,12 @@ pub(crate) fn checked_max(logits: &[f32]) -> Result<f32> {
         )));
     }
     Ok(max)
+}
+
+/// NaN or +inf (branch-free, so the loop calling it vectorises).
+#[inline(always)]
+fn unusable(x: f32) -> bool {
+    x.is_nan() | (x == f32::INFINITY)
 }
 
 /// `out[i] = exp(logits[i] / t − m)`, where `m = max / t` makes every exponent `≤ 0`.
