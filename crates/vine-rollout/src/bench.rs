@@ -117,12 +117,20 @@ pub struct BenchRow {
     pub generated: usize,
     /// Wall-clock seconds of the `generate` call.
     pub seconds: f64,
+    /// CPU seconds of the process (all threads) during the call: less sensitive than wall
+    /// time to other load on a shared machine.
+    pub cpu_seconds: f64,
 }
 
 impl BenchRow {
     /// Generated tokens per second.
     pub fn tokens_per_s(&self) -> f64 {
         self.generated as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Generated tokens per CPU-second.
+    pub fn tokens_per_cpu_s(&self) -> f64 {
+        self.generated as f64 / self.cpu_seconds.max(1e-9)
     }
 }
 
@@ -160,7 +168,7 @@ impl fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8} {:>9}",
+            "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10}",
             "scenario",
             "rows",
             "prefix",
@@ -169,12 +177,13 @@ impl fmt::Display for BenchReport {
             "prefilled",
             "tokens",
             "seconds",
-            "tok/s"
+            "tok/s",
+            "tok/cpu-s"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8.2} {:>9.0}",
+                "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8.2} {:>8.0} {:>10.0}",
                 r.name,
                 r.rows,
                 r.prefix_len,
@@ -183,7 +192,8 @@ impl fmt::Display for BenchReport {
                 r.prefill_tokens,
                 r.generated,
                 r.seconds,
-                r.tokens_per_s()
+                r.tokens_per_s(),
+                r.tokens_per_cpu_s()
             )?;
         }
         writeln!(
@@ -295,10 +305,11 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport> {
 fn measure(lm: &Transformer, s: &Scenario) -> Result<BenchRow> {
     let engine = Engine::new(s.engine.clone())?;
     let mut last = crate::Progress::default();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu_seconds());
     engine.generate(lm, &s.requests, &params(s.new_tokens), None, &mut |p| {
         last = p
     })?;
+    let cpu_seconds = process_cpu_seconds() - cpu;
     Ok(BenchRow {
         name: s.name.clone(),
         rows: s.requests.iter().map(|r| r.n).sum(),
@@ -308,7 +319,22 @@ fn measure(lm: &Transformer, s: &Scenario) -> Result<BenchRow> {
         prefill_tokens: last.prefill_tokens,
         generated: last.generated_tokens,
         seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds,
     })
+}
+
+/// User + system CPU time of this process so far (0 where unsupported).
+fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            return secs(usage.ru_utime) + secs(usage.ru_stime);
+        }
+    }
+    0.0
 }
 
 /// The trainer's sampling settings with a fixed budget and no EOS.
