@@ -174,6 +174,15 @@ impl Batch {
         Ok(())
     }
 
+    /// `(B × len, Σ row lengths)` of the cache: the key positions the next step's attention
+    /// computes, and those that belong to some row.
+    pub fn occupancy(&self) -> (usize, usize) {
+        self.cache.as_ref().map_or((0, 0), |c| {
+            let valid = (0..c.batch()).map(|r| c.row_len(r)).sum();
+            (c.batch() * c.len(), valid)
+        })
+    }
+
     /// The next input tokens `(B, 1)` and the cache to decode them with.
     pub fn step_inputs(&mut self, device: &Device) -> Result<(Tensor, &mut KvCache)> {
         let ids: Vec<u32> = self.slots.iter().map(|s| s.map_or(0, |l| l.next)).collect();

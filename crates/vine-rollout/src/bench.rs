@@ -115,6 +115,8 @@ pub struct BenchRow {
     pub prefill_tokens: usize,
     /// Tokens generated in total.
     pub generated: usize,
+    /// Fraction of the cached positions attended that belong to rows (1 = no left padding).
+    pub attention_fill: f64,
     /// Wall-clock seconds of the `generate` call.
     pub seconds: f64,
     /// CPU seconds of the process (all threads) during the call: less sensitive than wall
@@ -168,7 +170,7 @@ impl fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10}",
+            "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>5} {:>8} {:>8} {:>10}",
             "scenario",
             "rows",
             "prefix",
@@ -176,6 +178,7 @@ impl fmt::Display for BenchReport {
             "sharing",
             "prefilled",
             "tokens",
+            "fill",
             "seconds",
             "tok/s",
             "tok/cpu-s"
@@ -183,7 +186,7 @@ impl fmt::Display for BenchReport {
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>8.2} {:>8.0} {:>10.0}",
+                "{:<22} {:>5} {:>7} {:>5} {:>8} {:>9} {:>8} {:>5.2} {:>8.2} {:>8.0} {:>10.0}",
                 r.name,
                 r.rows,
                 r.prefix_len,
@@ -191,6 +194,7 @@ impl fmt::Display for BenchReport {
                 if r.sharing { "on" } else { "off" },
                 r.prefill_tokens,
                 r.generated,
+                r.attention_fill,
                 r.seconds,
                 r.tokens_per_s(),
                 r.tokens_per_cpu_s()
@@ -318,6 +322,7 @@ fn measure(lm: &Transformer, s: &Scenario) -> Result<BenchRow> {
         sharing: s.engine.prefix_sharing,
         prefill_tokens: last.prefill_tokens,
         generated: last.generated_tokens,
+        attention_fill: last.valid_positions as f64 / last.attended_positions.max(1) as f64,
         seconds: start.elapsed().as_secs_f64(),
         cpu_seconds,
     })

@@ -68,6 +68,10 @@ pub struct Progress {
     pub prefill_tokens: usize,
     /// Rows in the decode step just taken.
     pub batch_rows: usize,
+    /// Cached key positions attended so far, padding included (Σ over steps of `B × len`).
+    pub attended_positions: usize,
+    /// The part of `attended_positions` that belongs to rows; the rest is left padding.
+    pub valid_positions: usize,
 }
 
 /// The batched, prefix-sharing generation engine. See the module docs.
@@ -142,6 +146,9 @@ impl Engine {
                 break;
             }
             batch.trim()?;
+            let (attended, valid) = batch.occupancy();
+            report.attended_positions += attended;
+            report.valid_positions += valid;
             let (ids, cache) = batch.step_inputs(lm.device())?;
             let logits = lm.decode_step(&ids, cache)?;
             let logits = host_logits(&logits, batch.slots().len(), lm.vocab_size())?;
