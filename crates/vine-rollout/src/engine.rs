@@ -31,11 +31,18 @@ use crate::sampling::{Choice, SampleRng, Sampler};
 use crate::scheduler::Pool;
 
 /// Knobs of the engine; they change speed and memory, never the samples.
+///
+/// Memory is roughly `(max_batch × longest row + pool_tokens) × KV bytes per token` for caches
+/// (KV bytes per token = `2 × layers × kv_heads × head_dim × dtype size`, 45 KB for a 1B
+/// Llama in f32), plus one prefill call's activations, whose attention scores grow as
+/// `heads × prefill_chunk_tokens × row length`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Most rows decoding at once.
+    /// Most rows decoding at once: 32–64 suits a 2-core CPU and small models, a few hundred a
+    /// GPU.
     pub max_batch: usize,
-    /// Most padded positions (`rows × length`) per prefill call.
+    /// Most padded positions (`rows × length`) per prefill call; a longer prefix is prefilled
+    /// alone in pieces of this many tokens.
     pub prefill_chunk_tokens: usize,
     /// Most prefilled positions kept waiting for a free decode slot.
     pub pool_tokens: usize,

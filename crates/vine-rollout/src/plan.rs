@@ -11,9 +11,10 @@
 //! then a prefix of its immediate successor (the prefixes extending `p` form a contiguous run
 //! right after `p`), so one backward pass assigns every prefix to a *leaf*, a prefix that extends
 //! no other. Only leaves are prefilled. Branching prefixes (siblings sharing a stem, such as
-//! several trajectories of one prompt) are not merged: each leaf is prefilled in full, because
-//! the cache layout (one left-padded run per row) cannot append different suffixes to a shared
-//! stem in one call.
+//! the 8 trajectories of one prompt) are not merged: each leaf is prefilled in full, because the
+//! cache layout (one left-padded run per row) cannot append different suffixes to a shared stem
+//! in one call. That costs little: in VinePPO's Monte-Carlo stage the prefill of all leaves is a
+//! few percent of the work, against `K = 9` continuations decoded from every state.
 //!
 //! Leaves are ordered longest first, and rows within a leaf by decreasing prefix length: the
 //! scheduler then admits long rows first and later rows fit into the cache in place.

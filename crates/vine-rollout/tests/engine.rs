@@ -114,6 +114,7 @@ fn finished_rows_cost_no_decode_compute() {
     assert_eq!(s.decode_rows, last.generated_tokens);
     assert_eq!(widest, 5);
     assert_eq!(last.finished_samples, last.total_samples);
+    assert!(last.valid_positions <= last.attended_positions && last.valid_positions > 0);
     assert_eq!(
         last.total_samples,
         requests.iter().map(|r| r.n).sum::<usize>()
