@@ -270,7 +270,8 @@ impl KvCache {
                         v: Tensor::cat(&vs, 0)?,
                     })
                 }
-                _ => candle_core::bail!("concat: some caches are empty at layer {li}"),
+                // Parts that hold no tokens have no buffers yet: stand in zeros.
+                _ => Some(concat_layer_with_empty(&aligned, li)?),
             });
         }
         let starts = aligned
@@ -327,6 +328,131 @@ impl KvCache {
         }
         Tensor::from_vec(index, rows.len() * n_kv * cap, src.device())
     }
+}
+
+/// In-place row operations for a continuously batched decode loop: they touch only the rows they
+/// change, where `gather`/`select`/`concat` rebuild every buffer.
+impl KvCache {
+    /// Overwrites row `slots[i]` with the first `rows[i].keep` valid tokens of row `rows[i].row`
+    /// of `src`, right-aligned to this cache's length, which must be at least `keep`. The old
+    /// contents of those slots are discarded; other rows are not touched. Both caches must come
+    /// from the same model.
+    pub fn write_rows(&mut self, slots: &[usize], src: &KvCache, rows: &[RowSlice]) -> Result<()> {
+        if slots.len() != rows.len() {
+            candle_core::bail!("write_rows: {} slots for {} rows", slots.len(), rows.len())
+        }
+        if src.n_layers() != self.n_layers() {
+            candle_core::bail!("write_rows: caches have different layer counts")
+        }
+        for (&slot, r) in slots.iter().zip(rows) {
+            if slot >= self.batch() || r.row >= src.batch() || r.keep > src.row_len(r.row) {
+                candle_core::bail!("write_rows: slot {slot} / row {} out of range", r.row)
+            }
+            if r.keep > self.len {
+                candle_core::bail!(
+                    "write_rows: {} tokens do not fit in length {}",
+                    r.keep,
+                    self.len
+                )
+            }
+        }
+        // Rows that keep tokens need buffers on both sides; empty rows only move their start.
+        let (filled, rows_filled): (Vec<usize>, Vec<RowSlice>) = slots
+            .iter()
+            .zip(rows)
+            .filter(|(_, r)| r.keep > 0)
+            .map(|(&s, &r)| (s, r))
+            .unzip();
+        if !filled.is_empty() {
+            for (dst, src_layer) in self.layers.iter().zip(&src.layers) {
+                let (Some(dst), Some(src_layer)) = (dst, src_layer) else {
+                    candle_core::bail!("write_rows: a cache has no buffer for a layer")
+                };
+                let cap = dst.k.dims()[2];
+                let index = src.gather_index(&src_layer.k, &rows_filled, self.len, cap)?;
+                let k = gather_tensor(&src_layer.k, &index, rows_filled.len(), cap)?;
+                let v = gather_tensor(&src_layer.v, &index, rows_filled.len(), cap)?;
+                for (i, &slot) in filled.iter().enumerate() {
+                    dst.k.slice_set(&k.narrow(0, i, 1)?, 0, slot)?;
+                    dst.v.slice_set(&v.narrow(0, i, 1)?, 0, slot)?;
+                }
+            }
+        }
+        for (&slot, r) in slots.iter().zip(rows) {
+            self.starts[slot] = self.len - r.keep;
+        }
+        Ok(())
+    }
+
+    /// Drops the rows whose `live` flag is false by moving live rows from the end into the holes
+    /// (only moved rows are copied; the buffers keep their allocation). Returns, for every row of
+    /// the compacted cache, the row it was before.
+    pub fn retain_rows(&mut self, live: &[bool]) -> Result<Vec<usize>> {
+        if live.len() != self.batch() {
+            candle_core::bail!(
+                "retain_rows: {} flags for {} rows",
+                live.len(),
+                self.batch()
+            )
+        }
+        let new_b = live.iter().filter(|&&l| l).count();
+        let holes: Vec<usize> = (0..new_b).filter(|&i| !live[i]).collect();
+        let movers: Vec<usize> = (new_b..live.len()).filter(|&i| live[i]).collect();
+        let mut from: Vec<usize> = (0..new_b).collect();
+        for (&h, &m) in holes.iter().zip(&movers) {
+            from[h] = m;
+            self.starts[h] = self.starts[m];
+        }
+        self.starts.truncate(new_b);
+        for l in self.layers.iter_mut().flatten() {
+            if !movers.is_empty() {
+                let index = Tensor::from_vec(
+                    movers.iter().map(|&m| m as u32).collect::<Vec<_>>(),
+                    movers.len(),
+                    l.k.device(),
+                )?;
+                let (k, v) = (l.k.index_select(&index, 0)?, l.v.index_select(&index, 0)?);
+                for (i, &h) in holes.iter().enumerate() {
+                    l.k.slice_set(&k.narrow(0, i, 1)?, 0, h)?;
+                    l.v.slice_set(&v.narrow(0, i, 1)?, 0, h)?;
+                }
+            }
+            l.k = l.k.narrow(0, 0, new_b)?;
+            l.v = l.v.narrow(0, 0, new_b)?;
+        }
+        Ok(from)
+    }
+}
+
+/// Layer `li` of `parts` stacked along the batch, with zeros for parts that hold no tokens and
+/// so have no buffer yet.
+fn concat_layer_with_empty(parts: &[KvCache], li: usize) -> Result<LayerKv> {
+    let Some(like) = parts.iter().find_map(|c| c.layers[li].as_ref()) else {
+        candle_core::bail!("concat: no cache has layer {li}")
+    };
+    let (_, h, cap, d) = like.k.dims4()?;
+    let (mut ks, mut vs) = (
+        Vec::with_capacity(parts.len()),
+        Vec::with_capacity(parts.len()),
+    );
+    for c in parts {
+        match &c.layers[li] {
+            Some(l) => {
+                ks.push(l.k.clone());
+                vs.push(l.v.clone());
+            }
+            None if c.starts.iter().all(|&s| s == c.len) => {
+                let z = Tensor::zeros((c.batch(), h, cap, d), like.k.dtype(), like.k.device())?;
+                ks.push(z.clone());
+                vs.push(z);
+            }
+            None => candle_core::bail!("concat: a cache holds tokens but no buffer at layer {li}"),
+        }
+    }
+    Ok(LayerKv {
+        k: Tensor::cat(&ks, 0)?,
+        v: Tensor::cat(&vs, 0)?,
+    })
 }
 
 /// Logical positions for `t_new` new tokens after `past_len` cached ones, row-major `(B * t_new)`.
@@ -497,5 +623,57 @@ mod tests {
         let z = MASK_VALUE;
         // query 0 is padding: sees itself; queries 1, 2 see 1..=q.
         assert_eq!(m, vec![0.0, z, z, z, 0.0, z, z, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn write_rows_replaces_only_the_given_slots() {
+        let mut c = filled(&[4, 4, 2]);
+        let src = filled(&[3, 5]);
+        c.write_rows(
+            &[2, 0],
+            &src,
+            &[RowSlice { row: 1, keep: 4 }, RowSlice { row: 0, keep: 0 }],
+        )
+        .unwrap();
+        assert_eq!(c.starts(), &[4, 0, 0]);
+        assert_eq!(row_values(&c, 0), Vec::<f32>::new());
+        assert_eq!(row_values(&c, 1), vec![100.0, 101.0, 102.0, 103.0]);
+        assert_eq!(row_values(&c, 2), vec![100.0, 101.0, 102.0, 103.0]);
+        // More tokens than the cache length, or an unknown slot, are errors.
+        assert!(c
+            .write_rows(&[0], &src, &[RowSlice { row: 1, keep: 5 }])
+            .is_err());
+        assert!(c
+            .write_rows(&[3], &src, &[RowSlice { row: 1, keep: 1 }])
+            .is_err());
+    }
+
+    #[test]
+    fn retain_rows_moves_tail_rows_into_holes() {
+        let mut c = filled(&[1, 2, 3, 4, 5]);
+        let from = c.retain_rows(&[false, true, false, true, true]).unwrap();
+        assert_eq!(from, vec![3, 1, 4]);
+        assert_eq!(c.batch(), 3);
+        assert_eq!(row_values(&c, 0), vec![300.0, 301.0, 302.0, 303.0]);
+        assert_eq!(row_values(&c, 1), vec![100.0, 101.0]);
+        assert_eq!(row_values(&c, 2), vec![400.0, 401.0, 402.0, 403.0, 404.0]);
+        // The compacted cache still appends and gathers.
+        let k = Tensor::from_vec(vec![7f32, 8., 9.], (3, 1, 1, 1), &Device::Cpu).unwrap();
+        c.append(0, &k, &k).unwrap();
+        c.advance(1).unwrap();
+        assert_eq!(row_values(&c, 1), vec![100.0, 101.0, 8.0]);
+        let s = c.select(&[0], 0).unwrap();
+        assert_eq!(row_values(&s, 0), vec![300.0, 301.0, 302.0, 303.0, 7.0]);
+    }
+
+    #[test]
+    fn concat_accepts_caches_without_tokens() {
+        let mut empty = KvCache::new(1);
+        empty.set_left_padding(&[0, 0]).unwrap();
+        let b = filled(&[3]);
+        let c = KvCache::concat(&[&empty, &b], 1).unwrap();
+        assert_eq!(c.batch(), 3);
+        assert_eq!(c.starts(), &[3, 3, 0]);
+        assert_eq!(row_values(&c, 2), vec![0.0, 1.0, 2.0]);
     }
 }

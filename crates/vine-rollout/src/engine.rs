@@ -1,0 +1,276 @@
+//! The generation engine: requests in, samples out.
+//!
+//! [`Engine::generate`] runs the loop
+//! 1. **plan** ([`Plan`]): one row per sample; rows whose prefixes are equal or nested share
+//!    one prefilled *leaf* (VinePPO's step-boundary states of one trajectory are all prefixes
+//!    of it);
+//! 2. **admit** ([`Pool`], [`Batch`]): while fewer than `max_batch` rows decode, prefill the next
+//!    leaves in bounded chunks and gather each row's prefix (`L − 1` tokens) from its leaf into
+//!    the running cache, in place where it fits — forking a prefix `n` ways is `n` gathers of
+//!    the same leaf row;
+//! 3. **decode** one token for every live row (the last prefix token is the first input),
+//!    sample each row from its own random stream, and apply the stop rules;
+//! 4. **retire** finished rows at once: their slots are refilled or compacted away before the
+//!    next step, and left padding no live row needs is trimmed.
+//!
+//! Deviations from the reference (vLLM behind an HTTP API, spec §5): prefixes are token ids, not
+//! text that is re-tokenised (spec §7.3, the cleaner choice); every request carries its own seed
+//! and every sample its own stream, where the reference gives all requests of one call the same
+//! vLLM seed; and the sampler is exactly reproducible on CPU for a given model and seed.
+
+use candle_core::{DType, Tensor};
+use vine_model::CausalLm;
+
+use rayon::prelude::*;
+
+use crate::batch::{Batch, Live};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::request::{FinishReason, Request, Sample, SamplingParams, StopKind, StopStrings};
+use crate::sampling::{Choice, SampleRng, Sampler};
+use crate::scheduler::Pool;
+
+/// Knobs of the engine; they change speed and memory, never the samples.
+///
+/// Memory is roughly `(max_batch × longest row + pool_tokens) × KV bytes per token` for caches
+/// (KV bytes per token = `2 × layers × kv_heads × head_dim × dtype size`, 45 KB for a 1B
+/// Llama in f32), plus one prefill call's activations, whose attention scores grow as
+/// `heads × prefill_chunk_tokens × row length`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most rows decoding at once: 32–64 suits a 2-core CPU and small models, a few hundred a
+    /// GPU.
+    pub max_batch: usize,
+    /// Most padded positions (`rows × length`) per prefill call; a longer prefix is prefilled
+    /// alone in pieces of this many tokens.
+    pub prefill_chunk_tokens: usize,
+    /// Most prefilled positions kept waiting for a free decode slot.
+    pub pool_tokens: usize,
+    /// Prefill equal and nested prefixes once and fork them; off prefills every sample's prefix
+    /// separately (for benchmarks and equivalence tests).
+    pub prefix_sharing: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 64,
+            prefill_chunk_tokens: 4096,
+            pool_tokens: 65536,
+            prefix_sharing: true,
+        }
+    }
+}
+
+/// Where a [`Engine::generate`] call stands, reported after every decode step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Tokens sampled so far (stop tokens included).
+    pub generated_tokens: usize,
+    /// Samples finished so far.
+    pub finished_samples: usize,
+    /// Samples requested in total.
+    pub total_samples: usize,
+    /// Prefix tokens prefilled so far (padding excluded).
+    pub prefill_tokens: usize,
+    /// Rows in the decode step just taken.
+    pub batch_rows: usize,
+    /// Cached key positions attended so far, padding included (Σ over steps of `B × len`).
+    pub attended_positions: usize,
+    /// The part of `attended_positions` that belongs to rows; the rest is left padding.
+    pub valid_positions: usize,
+}
+
+/// The batched, prefix-sharing generation engine. See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    config: EngineConfig,
+}
+
+/// Per-sample state while it is generated.
+struct RowState {
+    rng: SampleRng,
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+    finish: Option<FinishReason>,
+}
+
+impl Engine {
+    /// An engine with `config`; fails if a size is zero.
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        if config.max_batch == 0 || config.prefill_chunk_tokens == 0 {
+            return Err(Error::InvalidParams(
+                "`max_batch` and `prefill_chunk_tokens` must be at least 1".to_string(),
+            ));
+        }
+        Ok(Self { config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Generates `requests[i].n` samples for every request; returns them per request, in sample
+    /// order. `stop` adds stop strings; `progress` is called after every decode step.
+    pub fn generate(
+        &self,
+        lm: &dyn CausalLm,
+        requests: &[Request],
+        params: &SamplingParams,
+        stop: Option<&dyn StopStrings>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<Vec<Sample>>> {
+        params.validate()?;
+        validate_requests(requests, lm.vocab_size())?;
+        let plan = Plan::new(requests, params, self.config.prefix_sharing);
+        let mut rows: Vec<RowState> = plan
+            .rows
+            .iter()
+            .map(|r| RowState {
+                rng: SampleRng::new(requests[r.request].seed, r.sample as u64),
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                finish: (r.budget == 0).then_some(FinishReason::Length),
+            })
+            .collect();
+        let mut report = Progress {
+            total_samples: rows.len(),
+            finished_samples: rows.iter().filter(|r| r.finish.is_some()).count(),
+            ..Progress::default()
+        };
+        let mut pool = Pool::new(self.config.prefill_chunk_tokens, self.config.pool_tokens);
+        let mut batch = Batch::default();
+        loop {
+            let free = self.config.max_batch.saturating_sub(batch.live());
+            if free > 0 && !pool.is_exhausted(&plan) {
+                let admitted = pool.take(lm, requests, &plan, free)?;
+                batch.admit(&admitted, &pool, |r| plan.rows[r].first)?;
+                pool.release();
+            }
+            batch.compact()?;
+            if batch.is_empty() {
+                break;
+            }
+            batch.trim()?;
+            let (attended, valid) = batch.occupancy();
+            report.attended_positions += attended;
+            report.valid_positions += valid;
+            let (ids, cache) = batch.step_inputs(lm.device())?;
+            let logits = lm.decode_step(&ids, cache)?;
+            let logits = host_logits(&logits, batch.slots().len(), lm.vocab_size())?;
+            let slots: Vec<_> = batch.slots().to_vec();
+            let choices = sample_rows(&logits, lm.vocab_size(), &slots, &mut rows, params)?;
+            for (s, live, choice) in choices {
+                let row = &mut rows[live.row];
+                report.generated_tokens += 1;
+                match push_token(row, choice, plan.rows[live.row].budget, params, stop) {
+                    Some(finish) => {
+                        row.finish = Some(finish);
+                        report.finished_samples += 1;
+                        batch.finish(s);
+                    }
+                    None => batch.set_next(s, choice.token),
+                }
+            }
+            report.prefill_tokens = pool.prefilled;
+            report.batch_rows = slots.len();
+            progress(report);
+        }
+        collect(requests, rows)
+    }
+}
+
+/// Samples the next token of every live slot from its logits row `(V,)` of `logits` `(B·V)`,
+/// rows in parallel; each row draws from its own random stream.
+fn sample_rows(
+    logits: &[f32],
+    v: usize,
+    slots: &[Option<Live>],
+    rows: &mut [RowState],
+    params: &SamplingParams,
+) -> Result<Vec<(usize, Live, Choice)>> {
+    let draws: Vec<(usize, Live, f64)> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(s, l)| l.map(|l| (s, l, rows[l.row].rng.uniform())))
+        .collect();
+    draws
+        .par_iter()
+        .map_init(Sampler::default, |sampler, &(s, live, u)| {
+            let choice = sampler.sample(&logits[s * v..(s + 1) * v], params, u)?;
+            Ok((s, live, choice))
+        })
+        .collect()
+}
+
+/// Records a sampled token and returns why the row ends, if it does.
+fn push_token(
+    row: &mut RowState,
+    choice: Choice,
+    budget: usize,
+    params: &SamplingParams,
+    stop: Option<&dyn StopStrings>,
+) -> Option<FinishReason> {
+    if params.is_stop_token(choice.token) {
+        return Some(FinishReason::Stop(StopKind::Token(choice.token)));
+    }
+    row.tokens.push(choice.token);
+    row.logprobs.push(choice.logprob);
+    if let Some(hit) = stop.and_then(|s| s.check(&row.tokens)) {
+        let keep = hit.keep.min(row.tokens.len());
+        row.tokens.truncate(keep);
+        row.logprobs.truncate(keep);
+        return Some(FinishReason::Stop(StopKind::String(hit.index)));
+    }
+    (row.tokens.len() >= budget).then_some(FinishReason::Length)
+}
+
+/// Logits `(B, V)` as one host vector, checking the shape.
+fn host_logits(logits: &Tensor, b: usize, v: usize) -> Result<Vec<f32>> {
+    let dims = logits.dims();
+    if dims != [b, v] {
+        return Err(Error::BadLogits(format!(
+            "expected shape ({b}, {v}) from decode_step, got {dims:?}"
+        )));
+    }
+    Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+}
+
+/// Rejects empty prefixes and token ids outside the vocabulary.
+fn validate_requests(requests: &[Request], vocab: usize) -> Result<()> {
+    for (index, r) in requests.iter().enumerate() {
+        let invalid = |reason: String| Err(Error::InvalidRequest { index, reason });
+        if r.prefix.is_empty() {
+            return invalid("empty prefix; start it with the model's BOS token".to_string());
+        }
+        if let Some(p) = r.prefix.iter().position(|&t| t as usize >= vocab) {
+            return invalid(format!(
+                "token id {} at position {p} is outside the model's vocabulary of {vocab}",
+                r.prefix[p]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Per-request samples from per-row states (rows are request-major).
+fn collect(requests: &[Request], rows: Vec<RowState>) -> Result<Vec<Vec<Sample>>> {
+    let mut rows = rows.into_iter();
+    let mut out = Vec::with_capacity(requests.len());
+    for r in requests {
+        let mut samples = Vec::with_capacity(r.n);
+        for row in rows.by_ref().take(r.n) {
+            let finish = row
+                .finish
+                .ok_or_else(|| Error::Internal("a sample never finished".to_string()))?;
+            samples.push(Sample {
+                tokens: row.tokens,
+                logprobs: row.logprobs,
+                finish,
+            });
+        }
+        out.push(samples);
+    }
+    Ok(out)
+}
