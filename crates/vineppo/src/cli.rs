@@ -39,6 +39,111 @@ pub enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Sample continuations of a prompt from a model directory.
+    Generate {
+        /// Hugging Face model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// Prompt text (BOS is prepended if the tokenizer has one, unless --no-bos).
+        #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+        prompt: Option<String>,
+        /// Prompt as token ids, e.g. `1,2,3`.
+        #[arg(long)]
+        ids: Option<String>,
+        /// Do not prepend BOS to --prompt.
+        #[arg(long)]
+        no_bos: bool,
+        /// Number of samples.
+        #[arg(long, default_value_t = 1)]
+        n: usize,
+        /// Sampling temperature.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        /// Nucleus threshold (1 = off).
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f64,
+        /// Top-k cut (0 = off).
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        /// Most new tokens per sample.
+        #[arg(long, default_value_t = 256)]
+        max_new_tokens: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Greedy decoding (same as --temperature 0).
+        #[arg(long)]
+        greedy: bool,
+        /// Do not stop at EOS.
+        #[arg(long)]
+        ignore_eos: bool,
+        /// Stop string (repeatable).
+        #[arg(long = "stop")]
+        stop: Vec<String>,
+        /// Print JSON (ids, log-probs, text, finish reason per sample).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-token log-probabilities of a text under a model.
+    Logprobs {
+        /// Hugging Face model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// Text (BOS is prepended if the tokenizer has one, unless --no-bos).
+        #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+        text: Option<String>,
+        /// Token ids, e.g. `1,2,3`.
+        #[arg(long)]
+        ids: Option<String>,
+        /// Do not prepend BOS to --text.
+        #[arg(long)]
+        no_bos: bool,
+        /// Divide logits by this before log-softmax.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        /// Print `{"ids", "logprobs", "last_logits"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a model on a task: pass@1 (mean over n samples), majority vote, pass@n.
+    Eval {
+        /// Hugging Face model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// Task.
+        #[arg(long, value_parser = parse_task)]
+        task: vine_data::TaskKind,
+        /// Directory holding `gsm8k/` and `math/` (default: $VINEPPO_DATA_DIR or ../shared/data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Split.
+        #[arg(long, value_enum, default_value = "test")]
+        split: crate::commands::eval::Split,
+        /// Samples per problem.
+        #[arg(long, default_value_t = 16)]
+        n: usize,
+        /// Sampling temperature (0 = greedy).
+        #[arg(long, default_value_t = 0.35)]
+        temperature: f64,
+        /// Nucleus threshold.
+        #[arg(long, default_value_t = 0.9)]
+        top_p: f64,
+        /// Most new tokens per sample.
+        #[arg(long, default_value_t = 1024)]
+        max_new_tokens: usize,
+        /// Evaluate the first N problems only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Rows decoded at once.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Write a JSON report with per-problem samples, extracted answers and verdicts.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Grade predictions with a task's grader: one pair, or a JSONL file of cases.
     Grade {
         /// Which grader.
@@ -82,4 +187,11 @@ pub enum Command {
 pub enum ConfigKind {
     /// `vineppo train`.
     Train,
+}
+
+/// Parses a task name (`gsm8k`, `math`, `math500`, `arith`).
+pub fn parse_task(s: &str) -> Result<vine_data::TaskKind, String> {
+    toml::Value::String(s.to_string())
+        .try_into()
+        .map_err(|_| format!("unknown task `{s}`: use gsm8k, math, math500 or arith"))
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod eval;
+pub mod generate;
 pub mod grade;
 
 use anyhow::Result;
@@ -20,6 +22,92 @@ pub fn run(command: Command) -> Result<()> {
             };
             print!("{text}");
             Ok(())
+        }
+        Command::Generate {
+            model,
+            prompt,
+            ids,
+            no_bos,
+            n,
+            temperature,
+            top_p,
+            top_k,
+            max_new_tokens,
+            seed,
+            greedy,
+            ignore_eos,
+            stop,
+            json,
+        } => {
+            let input = generate_input(prompt, ids, no_bos)?;
+            let params = vine_rollout::SamplingParams {
+                temperature: if greedy { 0.0 } else { temperature as f32 },
+                top_p: top_p as f32,
+                top_k,
+                max_new_tokens,
+                max_context: usize::MAX,
+                stop_token_ids: Vec::new(),
+                ignore_eos,
+            };
+            generate::generate(
+                &model,
+                &input,
+                generate::GenerateArgs {
+                    n,
+                    params,
+                    seed,
+                    stop,
+                    json,
+                },
+            )
+        }
+        Command::Logprobs {
+            model,
+            text,
+            ids,
+            no_bos,
+            temperature,
+            json,
+        } => generate::logprobs(
+            &model,
+            &generate_input(text, ids, no_bos)?,
+            temperature,
+            json,
+        ),
+        Command::Eval {
+            model,
+            task,
+            data_dir,
+            split,
+            n,
+            temperature,
+            top_p,
+            max_new_tokens,
+            limit,
+            seed,
+            batch,
+            out,
+        } => {
+            let settings = crate::eval::EvalSettings {
+                samples: n,
+                temperature,
+                top_p,
+                max_new_tokens,
+                max_context: usize::MAX,
+                seed,
+                stop_strings: Vec::new(),
+            };
+            eval::run(eval::EvalArgs {
+                model,
+                task,
+                data_dir,
+                split,
+                limit,
+                settings,
+                batch,
+                out,
+            })
+            .map(|_| ())
         }
         Command::Grade {
             task,
@@ -59,5 +147,17 @@ pub fn run(command: Command) -> Result<()> {
             println!("{}", path.display());
             Ok(())
         }
+    }
+}
+
+fn generate_input(
+    text: Option<String>,
+    ids: Option<String>,
+    no_bos: bool,
+) -> Result<generate::Input> {
+    match (text, ids) {
+        (_, Some(ids)) => Ok(generate::Input::Ids(generate::parse_ids(&ids)?)),
+        (Some(text), None) => Ok(generate::Input::Text { text, bos: !no_bos }),
+        (None, None) => anyhow::bail!("give a prompt text or --ids"),
     }
 }
