@@ -222,35 +222,13 @@ impl ModelConfig {
         let architecture = parse_architecture(&f)?;
         let llama = architecture == Architecture::Llama;
         let hidden_size = f.usize_or("hidden_size", 4096)?;
-        let num_attention_heads = f.usize_or("num_attention_heads", 32)?;
-        let kv_default = if llama { num_attention_heads } else { 32 };
-        // transformers: Llama's None means "as many as query heads"; Qwen2's default is 32 but
-        // an explicit null also means "as many as query heads".
-        let num_key_value_heads = match obj.get("num_key_value_heads") {
-            Some(Value::Null) => num_attention_heads,
-            _ => f.usize_or("num_key_value_heads", kv_default)?,
-        };
-        if num_attention_heads == 0 {
-            return Err(f.err("num_attention_heads", "must be positive"));
-        }
-        let head_dim = f.usize_or("head_dim", hidden_size / num_attention_heads)?;
+        let (num_attention_heads, num_key_value_heads, head_dim) =
+            parse_heads(&f, llama, hidden_size)?;
         let max_position_embeddings =
             f.usize_or("max_position_embeddings", if llama { 2048 } else { 32768 })?;
-        let hidden_act = f.str_or("hidden_act", "silu")?;
-        if hidden_act != "silu" {
-            return Err(f.err(
-                "hidden_act",
-                format!("`{hidden_act}` is not supported; only `silu` (SwiGLU) is"),
-            ));
-        }
-        if !llama && f.bool_or("use_sliding_window", false)? {
-            return Err(f.err(
-                "use_sliding_window",
-                "sliding-window attention is not supported; set it to false",
-            ));
-        }
+        reject_unsupported(&f, llama)?;
         let attention_bias = f.bool_or("attention_bias", false)?;
-        let eos_default = if llama { vec![2] } else { Vec::new() };
+        let (bos_token_id, eos_token_ids, pad_token_id) = parse_special_ids(&f, llama)?;
         let cfg = ModelConfig {
             architecture,
             vocab_size: f.usize_or("vocab_size", if llama { 32000 } else { 151936 })?,
@@ -269,15 +247,9 @@ impl ModelConfig {
             o_bias: llama && attention_bias,
             mlp_bias: llama && f.bool_or("mlp_bias", false)?,
             initializer_range: f.f64_or("initializer_range", 0.02)?,
-            bos_token_id: match obj.get("bos_token_id") {
-                None if llama => Some(1),
-                _ => f.token_ids("bos_token_id")?.first().copied(),
-            },
-            eos_token_ids: match obj.get("eos_token_id") {
-                None => eos_default,
-                _ => f.token_ids("eos_token_id")?,
-            },
-            pad_token_id: f.token_ids("pad_token_id")?.first().copied(),
+            bos_token_id,
+            eos_token_ids,
+            pad_token_id,
             extra: obj
                 .iter()
                 .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
@@ -466,6 +438,59 @@ fn token_ids_json(ids: &[u32]) -> Value {
         [one] => Value::from(*one),
         many => Value::from(many.to_vec()),
     }
+}
+
+/// `(num_attention_heads, num_key_value_heads, head_dim)` with transformers' defaults.
+fn parse_heads(
+    f: &Fields<'_>,
+    llama: bool,
+    hidden_size: usize,
+) -> ModelResult<(usize, usize, usize)> {
+    let heads = f.usize_or("num_attention_heads", 32)?;
+    if heads == 0 {
+        return Err(f.err("num_attention_heads", "must be positive"));
+    }
+    // transformers: Llama's None means "as many as query heads"; Qwen2's default is 32 but an
+    // explicit null also means "as many as query heads".
+    let kv = match f.obj.get("num_key_value_heads") {
+        Some(Value::Null) => heads,
+        _ => f.usize_or("num_key_value_heads", if llama { heads } else { 32 })?,
+    };
+    Ok((heads, kv, f.usize_or("head_dim", hidden_size / heads)?))
+}
+
+/// Errors for settings that change the computation in ways we do not implement.
+fn reject_unsupported(f: &Fields<'_>, llama: bool) -> ModelResult<()> {
+    let hidden_act = f.str_or("hidden_act", "silu")?;
+    if hidden_act != "silu" {
+        return Err(f.err(
+            "hidden_act",
+            format!("`{hidden_act}` is not supported; only `silu` (SwiGLU) is"),
+        ));
+    }
+    if !llama && f.bool_or("use_sliding_window", false)? {
+        return Err(f.err(
+            "use_sliding_window",
+            "sliding-window attention is not supported; set it to false",
+        ));
+    }
+    Ok(())
+}
+
+/// `(bos_token_id, eos_token_id list, pad_token_id)`; Llama defaults to BOS 1 and EOS 2.
+fn parse_special_ids(
+    f: &Fields<'_>,
+    llama: bool,
+) -> ModelResult<(Option<u32>, Vec<u32>, Option<u32>)> {
+    let bos = match f.obj.get("bos_token_id") {
+        None if llama => Some(1),
+        _ => f.token_ids("bos_token_id")?.first().copied(),
+    };
+    let eos = match f.obj.get("eos_token_id") {
+        None if llama => vec![2],
+        _ => f.token_ids("eos_token_id")?,
+    };
+    Ok((bos, eos, f.token_ids("pad_token_id")?.first().copied()))
 }
 
 fn parse_architecture(f: &Fields<'_>) -> ModelResult<Architecture> {

@@ -24,7 +24,10 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor, temperature: f64) -> R
     if !(temperature.is_finite() && temperature > 0.0) {
         candle_core::bail!("temperature must be positive and finite, got {temperature}")
     }
-    let (n, _) = logits.dims2()?;
+    let (n, v) = logits.dims2()?;
+    if v == 0 {
+        candle_core::bail!("target_logprobs: logits have no classes")
+    }
     if targets.dims1()? != n {
         candle_core::bail!("{n} rows of logits but {} targets", targets.dims1()?)
     }

@@ -99,43 +99,7 @@ impl RopeConfig {
                 return Err(f.err(&key, format!("{prf} is not supported; only 1.0 is")));
             }
         }
-        let rope_type = match (d.get("rope_type"), d.get("type")) {
-            (Some(v), _) | (None, Some(v)) => v
-                .as_str()
-                .ok_or_else(|| f.err(&sub("rope_type"), format!("expected a string, found {v}")))?,
-            (None, None) => "default",
-        };
-        let num = |k: &str| -> ModelResult<f64> {
-            d.get(k)
-                .and_then(Value::as_f64)
-                .ok_or_else(|| f.err(&sub(k), format!("required for rope_type `{rope_type}`")))
-        };
-        let scaling = match rope_type {
-            "default" => RopeScaling::Default,
-            "linear" => RopeScaling::Linear {
-                factor: num("factor")?,
-            },
-            "llama3" => RopeScaling::Llama3 {
-                factor: num("factor")?,
-                low_freq_factor: num("low_freq_factor")?,
-                high_freq_factor: num("high_freq_factor")?,
-                original_max_position_embeddings: d
-                    .opt_usize("original_max_position_embeddings")
-                    .map_err(|_| {
-                        f.err(
-                            &sub("original_max_position_embeddings"),
-                            "expected an integer",
-                        )
-                    })?
-                    .unwrap_or(max_pos),
-            },
-            other => {
-                return Err(f.err(
-                    &sub("rope_type"),
-                    format!("`{other}` is not supported; supported: {SUPPORTED}"),
-                ))
-            }
-        };
+        let scaling = parse_scaling(f, &d, field, max_pos)?;
         let cfg = RopeConfig { theta, scaling };
         cfg.check(f.path, field)?;
         Ok(cfg)
@@ -235,6 +199,53 @@ impl RopeConfig {
             }
         }
     }
+}
+
+/// The `rope_type`-specific parameters of the RoPE dict `d` (found under `field` of `f`).
+fn parse_scaling(
+    f: &Fields<'_>,
+    d: &Fields<'_>,
+    field: &str,
+    max_pos: usize,
+) -> ModelResult<RopeScaling> {
+    let sub = |k: &str| format!("{field}.{k}");
+    let rope_type = match (d.get("rope_type"), d.get("type")) {
+        (Some(v), _) | (None, Some(v)) => v
+            .as_str()
+            .ok_or_else(|| f.err(&sub("rope_type"), format!("expected a string, found {v}")))?,
+        (None, None) => "default",
+    };
+    let num = |k: &str| -> ModelResult<f64> {
+        d.get(k)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| f.err(&sub(k), format!("required for rope_type `{rope_type}`")))
+    };
+    Ok(match rope_type {
+        "default" => RopeScaling::Default,
+        "linear" => RopeScaling::Linear {
+            factor: num("factor")?,
+        },
+        "llama3" => RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_max_position_embeddings: d
+                .opt_usize("original_max_position_embeddings")
+                .map_err(|_| {
+                    f.err(
+                        &sub("original_max_position_embeddings"),
+                        "expected an integer",
+                    )
+                })?
+                .unwrap_or(max_pos),
+        },
+        other => {
+            return Err(f.err(
+                &sub("rope_type"),
+                format!("`{other}` is not supported; supported: {SUPPORTED}"),
+            ))
+        }
+    })
 }
 
 /// Precomputed inverse frequencies of one model.

@@ -120,6 +120,40 @@ impl Taker<'_> {
             eps,
         })
     }
+
+    /// Decoder block `l` of `c`.
+    fn layer(&mut self, c: &ModelConfig, l: usize) -> ModelResult<Layer> {
+        let p = format!("model.layers.{l}");
+        let (h, d, eps) = (c.hidden_size, c.head_dim, c.rms_norm_eps);
+        let (q, kv, i) = (
+            c.num_attention_heads * d,
+            c.num_key_value_heads * d,
+            c.intermediate_size,
+        );
+        let input_layernorm = self.norm(&format!("{p}.input_layernorm.weight"), h, eps)?;
+        let self_attn = Attention {
+            q_proj: self.linear(&format!("{p}.self_attn.q_proj"), q, h, c.qkv_bias)?,
+            k_proj: self.linear(&format!("{p}.self_attn.k_proj"), kv, h, c.qkv_bias)?,
+            v_proj: self.linear(&format!("{p}.self_attn.v_proj"), kv, h, c.qkv_bias)?,
+            o_proj: self.linear(&format!("{p}.self_attn.o_proj"), h, q, c.o_bias)?,
+            n_heads: c.num_attention_heads,
+            n_kv_heads: c.num_key_value_heads,
+            head_dim: d,
+        };
+        let post_attention_layernorm =
+            self.norm(&format!("{p}.post_attention_layernorm.weight"), h, eps)?;
+        let mlp = Mlp {
+            gate_proj: self.linear(&format!("{p}.mlp.gate_proj"), i, h, c.mlp_bias)?,
+            up_proj: self.linear(&format!("{p}.mlp.up_proj"), i, h, c.mlp_bias)?,
+            down_proj: self.linear(&format!("{p}.mlp.down_proj"), h, i, c.mlp_bias)?,
+        };
+        Ok(Layer {
+            input_layernorm,
+            self_attn,
+            post_attention_layernorm,
+            mlp,
+        })
+    }
 }
 
 impl Transformer {
@@ -149,40 +183,11 @@ impl Transformer {
             params: Vec::new(),
         };
         let c = &config;
-        let (h, d, eps) = (c.hidden_size, c.head_dim, c.rms_norm_eps);
+        let (h, eps) = (c.hidden_size, c.rms_norm_eps);
         let embed_tokens = tk.take("model.embed_tokens.weight", &[c.vocab_size, h])?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for l in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{l}");
-            let (q, kv, i) = (
-                c.num_attention_heads * d,
-                c.num_key_value_heads * d,
-                c.intermediate_size,
-            );
-            let input_layernorm = tk.norm(&format!("{p}.input_layernorm.weight"), h, eps)?;
-            let self_attn = Attention {
-                q_proj: tk.linear(&format!("{p}.self_attn.q_proj"), q, h, c.qkv_bias)?,
-                k_proj: tk.linear(&format!("{p}.self_attn.k_proj"), kv, h, c.qkv_bias)?,
-                v_proj: tk.linear(&format!("{p}.self_attn.v_proj"), kv, h, c.qkv_bias)?,
-                o_proj: tk.linear(&format!("{p}.self_attn.o_proj"), h, q, c.o_bias)?,
-                n_heads: c.num_attention_heads,
-                n_kv_heads: c.num_key_value_heads,
-                head_dim: d,
-            };
-            let post_attention_layernorm =
-                tk.norm(&format!("{p}.post_attention_layernorm.weight"), h, eps)?;
-            let mlp = Mlp {
-                gate_proj: tk.linear(&format!("{p}.mlp.gate_proj"), i, h, c.mlp_bias)?,
-                up_proj: tk.linear(&format!("{p}.mlp.up_proj"), i, h, c.mlp_bias)?,
-                down_proj: tk.linear(&format!("{p}.mlp.down_proj"), h, i, c.mlp_bias)?,
-            };
-            layers.push(Layer {
-                input_layernorm,
-                self_attn,
-                post_attention_layernorm,
-                mlp,
-            });
-        }
+        let layers = (0..c.num_hidden_layers)
+            .map(|l| tk.layer(c, l))
+            .collect::<ModelResult<Vec<_>>>()?;
         let norm = tk.norm("model.norm.weight", h, eps)?;
         let lm_head = match c.tie_word_embeddings {
             true => None,
@@ -198,7 +203,7 @@ impl Transformer {
             }
         }
         Ok(Self {
-            rope: Rope::new(&c.rope, d),
+            rope: Rope::new(&c.rope, c.head_dim),
             params: tk.params,
             config,
             embed_tokens,
