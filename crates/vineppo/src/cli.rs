@@ -31,6 +31,25 @@ pub struct ConfigArgs {
 /// All subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Train with VinePPO (or PPO, GRPO, RLOO: `[credit] kind`). Without --config, runs the
+    /// built-in default: `configs/arith/vineppo.toml`.
+    Train {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Continue the run in this directory from its latest checkpoint (its saved config is
+        /// used; --set may still override keys, e.g. `run.iterations`).
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+    },
+    /// Supervised fine-tuning on a task's reference solutions, from a checkpoint or from a
+    /// fresh model (`[model.init]`, with its own BPE tokenizer).
+    Sft {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Continue the run in this directory from its latest checkpoint.
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+    },
     /// Print the resolved config (defaults, file, then --set overrides) as TOML.
     Config {
         /// Which config kind to resolve.
@@ -187,6 +206,8 @@ pub enum Command {
 pub enum ConfigKind {
     /// `vineppo train`.
     Train,
+    /// `vineppo sft`.
+    Sft,
 }
 
 /// Parses a task name (`gsm8k`, `math`, `math500`, `arith`).

@@ -16,5 +16,7 @@ pub mod report;
 pub mod runtime;
 pub mod seeds;
 pub mod session;
+pub mod sft;
 pub mod text;
 pub mod tokenizer_train;
+pub mod train;

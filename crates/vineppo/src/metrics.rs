@@ -52,10 +52,15 @@ impl Metrics {
     pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
+        self.add_time(stage, start);
+        out
+    }
+
+    /// Adds the seconds since `start` to `timing/{stage}_s` (for stages that also log metrics).
+    pub fn add_time(&mut self, stage: &str, start: Instant) {
         let key = format!("timing/{stage}_s");
         let prev = self.get(&key).unwrap_or(0.0);
         self.set(&key, prev + start.elapsed().as_secs_f64());
-        out
     }
 
     /// All keys and values.

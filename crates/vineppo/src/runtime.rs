@@ -1,16 +1,12 @@
-//! Process-wide setup: allocator tuning and logging.
+//! Process-wide setup: thread counts, allocator tuning and logging.
 
 use tracing_subscriber::EnvFilter;
 
-/// Raises glibc's mmap and trim thresholds so big tensors are reused instead of being returned to
-/// the kernel and page-faulted back in (2.4× on large tensors on this class of machine).
+/// Pins thread-pool sizes (before any thread starts) and raises glibc's mmap/trim thresholds so
+/// big tensors are reused instead of being returned to the kernel and faulted back in.
 pub fn init() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; it is called before any other thread runs.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
+    vine_model::tuning::pin_thread_counts();
+    vine_model::tune_allocator();
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` or `default`.

@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod generate;
 pub mod grade;
+pub mod train;
 
 use anyhow::Result;
 
@@ -13,9 +14,23 @@ use crate::report;
 /// Runs one parsed command.
 pub fn run(command: Command) -> Result<()> {
     match command {
+        Command::Train { args, resume } => train::run(args, resume),
+        Command::Sft { args, resume } => {
+            let cfg: config::sft::SftConfig = match &resume {
+                Some(dir) => config::load(Some(&dir.join("config.toml")), &args.sets)?,
+                None => config::load(args.config.as_deref(), &args.sets)?,
+            };
+            let out = crate::sft::run(cfg, resume.as_deref())?;
+            println!("saved `{}`", out.display());
+            Ok(())
+        }
         Command::Config { kind, args } => {
             let text = match kind {
                 ConfigKind::Train => config::to_toml(&config::load::<TrainConfig>(
+                    args.config.as_deref(),
+                    &args.sets,
+                )?)?,
+                ConfigKind::Sft => config::to_toml(&config::load::<config::sft::SftConfig>(
                     args.config.as_deref(),
                     &args.sets,
                 )?)?,

@@ -5,6 +5,7 @@
 
 pub mod overrides;
 pub mod sections;
+pub mod sft;
 pub mod train;
 
 use std::path::Path;
