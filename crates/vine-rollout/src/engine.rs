@@ -13,6 +13,12 @@
 //! 4. **retire** finished rows at once: their slots are refilled or compacted away before the
 //!    next step, and left padding no live row needs is trimmed.
 //!
+//! Reproducibility: a sample's random draws depend only on `(request seed, sample index)`. With
+//! the mock model results are therefore bit-identical whatever the batch composition and engine
+//! settings; with a real model the logits themselves change by float rounding (about 1e-6) with
+//! batch size and padding, which can, rarely, flip a sampled token between runs with different
+//! engine settings. Same settings, same machine: same samples.
+//!
 //! Deviations from the reference (vLLM behind an HTTP API, spec §5): prefixes are token ids, not
 //! text that is re-tokenised (spec §7.3, the cleaner choice); every request carries its own seed
 //! and every sample its own stream, where the reference gives all requests of one call the same

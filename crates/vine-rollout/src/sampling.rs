@@ -2,7 +2,9 @@
 //!
 //! # What it computes
 //!
-//! With temperature `T > 0`, scaled logits `s = logits / T` and weights `w_i = exp(s_i − max s)`:
+//! With temperature `T > 0`, scaled logits `s = logits / T` and weights
+//! `w_i = exp(s_i − max s)`, computed as `exp((logits_i − max logits) / T)` so that tiny
+//! temperatures cannot overflow:
 //! 1. *Canonical order*: tokens sorted by weight, descending, ties by token id ascending.
 //! 2. *top-k*: keep the first `k` tokens of that order.
 //! 3. *top-p*: keep the shortest head of the remaining order whose weight reaches
@@ -87,8 +89,7 @@ impl Sampler {
             return Ok(greedy(logits, max));
         }
         let t = params.temperature;
-        let m = max / t;
-        weights(logits, t, m, &mut self.weights);
+        weights(logits, t, max, &mut self.weights);
         let w = &self.weights;
         let z = sum(w);
         let v = logits.len();
@@ -108,7 +109,7 @@ impl Sampler {
                 u * mass,
             )
         };
-        let logprob = (logits[token as usize] / t - m) as f64 - z.ln();
+        let logprob = ((logits[token as usize] - max) / t) as f64 - z.ln();
         Ok(Choice {
             token,
             logprob: logprob as f32,
