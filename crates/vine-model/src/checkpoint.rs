@@ -86,26 +86,29 @@ impl Transformer {
 
     /// Writes the model as a Hugging Face directory at `dir`, atomically (see the module docs).
     pub fn save_pretrained(&self, dir: impl AsRef<Path>, opts: &SaveOptions) -> ModelResult<()> {
+        write_dir_atomically(dir.as_ref(), |tmp| self.write_hf_files(tmp, opts))
+    }
+
+    /// Writes the files of a Hugging Face directory into the existing directory `dir`.
+    pub fn write_hf_files(&self, dir: &Path, opts: &SaveOptions) -> ModelResult<()> {
         let dtype = opts.dtype.unwrap_or(self.dtype());
-        write_dir_atomically(dir.as_ref(), |tmp| {
-            let config = self.config().to_hf_json(torch_dtype_name(dtype));
-            write_json(&tmp.join("config.json"), &config)?;
-            write_safetensors(&tmp.join(WEIGHTS_FILE), self.named_tensors(), dtype)?;
-            if let Some(src) = &opts.source_dir {
-                for name in COPIED_FILES {
-                    let from = src.join(name);
-                    if from.is_file() {
-                        fs::copy(&from, tmp.join(name))
-                            .map_err(|e| ModelError::io("copying", &from, e))?;
-                    }
+        let config = self.config().to_hf_json(torch_dtype_name(dtype));
+        write_json(&dir.join("config.json"), &config)?;
+        write_safetensors(&dir.join(WEIGHTS_FILE), self.named_tensors(), dtype)?;
+        if let Some(src) = &opts.source_dir {
+            for name in COPIED_FILES {
+                let from = src.join(name);
+                if from.is_file() {
+                    fs::copy(&from, dir.join(name))
+                        .map_err(|e| ModelError::io("copying", &from, e))?;
                 }
             }
-            let generation = tmp.join("generation_config.json");
-            if !generation.is_file() {
-                write_json(&generation, &generation_config(self.config()))?;
-            }
-            Ok(())
-        })
+        }
+        let generation = dir.join("generation_config.json");
+        if !generation.is_file() {
+            write_json(&generation, &generation_config(self.config()))?;
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,9 @@
 //! - [`KvCache`]: keys and values kept outside the model; forkable, sliceable, mergeable.
 //! - [`CausalLm`]: the two calls the generation engine makes (`prefill`, `decode_step`),
 //!   implemented by [`Transformer`] with a faster no-grad formulation.
+//! - [`ValueModel`]: a scalar value head on a backbone (the PPO-with-critic baseline).
+//! - [`Tokenizer`]: `tokenizer.json` with BOS/EOS/PAD resolved as transformers does.
+//! - [`target_logprobs`]: fused `log softmax(logits / T)[target]` with an analytic backward.
 //! - [`tune_allocator`]: call once at start-up.
 
 pub mod alloc;
@@ -21,8 +24,11 @@ pub mod error;
 pub mod init;
 pub mod layers;
 pub mod lm;
+pub mod logprobs;
 pub mod rope;
+pub mod tokenizer;
 pub mod transformer;
+pub mod value;
 pub mod weights;
 
 pub use alloc::tune_allocator;
@@ -32,5 +38,8 @@ pub use config::{Architecture, ModelConfig};
 pub use error::{ModelError, ModelResult};
 pub use layers::Mode;
 pub use lm::CausalLm;
+pub use logprobs::target_logprobs;
 pub use rope::{RopeConfig, RopeScaling};
+pub use tokenizer::Tokenizer;
 pub use transformer::Transformer;
+pub use value::ValueModel;

@@ -20,6 +20,7 @@ use crate::config::ModelConfig;
 use crate::error::{ModelError, ModelResult};
 use crate::layers::{Linear, Mlp, Mode, RmsNorm};
 use crate::lm::CausalLm;
+use crate::logprobs::target_logprobs;
 use crate::rope::Rope;
 
 /// One pre-norm decoder block.
@@ -215,6 +216,11 @@ impl Transformer {
         &self.config
     }
 
+    /// Device of the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Weight dtype.
     pub fn dtype(&self) -> DType {
         self.dtype
@@ -310,6 +316,30 @@ impl Transformer {
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         self.lm_head(&self.forward_hidden(ids, left_pad, cache)?)
+    }
+
+    /// `log p(ids[t+1] | ids[..=t])` at temperature `temperature`, `(B, T−1)` in f32, through
+    /// the fused [`target_logprobs`] op (f64 for an f64 model). Differentiable for a trainable model; entries whose
+    /// target is left padding are meaningless and must be masked by the caller. Call
+    /// `.detach()` on the result when no gradient is needed, so the graph can be freed.
+    pub fn token_logprobs(
+        &self,
+        ids: &Tensor,
+        left_pad: &[usize],
+        temperature: f64,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if t < 2 {
+            return Tensor::zeros((b, 0), DType::F32, &self.device);
+        }
+        let hidden = self
+            .forward_hidden(ids, left_pad, None)?
+            .narrow(1, 0, t - 1)?; // (B, T-1, H)
+        let logits = self
+            .lm_head(&hidden)?
+            .reshape((b * (t - 1), self.config.vocab_size))?; // (N, V)
+        let targets = ids.narrow(1, 1, t - 1)?.contiguous()?.flatten_all()?; // (N)
+        target_logprobs(&logits, &targets, temperature)?.reshape((b, t - 1))
     }
 
     /// The shared forward: embeddings, blocks, and (when `final_norm`) the last RMSNorm.
