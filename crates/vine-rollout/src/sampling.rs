@@ -22,7 +22,7 @@
 //! # Cost: O(V) per row, no sort
 //!
 //! One pass for the maximum, one for the weights (a vectorised `exp`) and their sum. Truncation
-//! only needs the *last* kept token of the canonical order, the boundary ([`select`]): top-k
+//! only needs the *last* kept token of the canonical order, the boundary (module `select`): top-k
 //! finds it with `select_nth_unstable`, top-p with a radix pass over the weights' float bits
 //! followed by a weighted quickselect inside one bucket. Both are O(V) whatever the shape of the
 //! distribution: a near-uniform row of an untrained model costs about what a peaked one does.
