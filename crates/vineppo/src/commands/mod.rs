@@ -53,6 +53,7 @@ pub fn run(command: Command) -> Result<()> {
             ignore_eos,
             stop,
             json,
+            placement,
         } => {
             let input = generate_input(prompt, ids, no_bos)?;
             let params = vine_rollout::SamplingParams {
@@ -73,6 +74,7 @@ pub fn run(command: Command) -> Result<()> {
                     seed,
                     stop,
                     json,
+                    placement,
                 },
             )
         }
@@ -83,11 +85,13 @@ pub fn run(command: Command) -> Result<()> {
             no_bos,
             temperature,
             json,
+            placement,
         } => generate::logprobs(
             &model,
             &generate_input(text, ids, no_bos)?,
             temperature,
             json,
+            &placement,
         ),
         Command::Eval {
             model,
@@ -102,6 +106,7 @@ pub fn run(command: Command) -> Result<()> {
             seed,
             batch,
             out,
+            placement,
         } => {
             let settings = crate::eval::EvalSettings {
                 samples: n,
@@ -121,6 +126,7 @@ pub fn run(command: Command) -> Result<()> {
                 settings,
                 batch,
                 out,
+                placement,
             })
             .map(|_| ())
         }
@@ -146,6 +152,7 @@ pub fn run(command: Command) -> Result<()> {
             }
             _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
         },
+        Command::Gpu(cmd) => crate::gpu::run(cmd),
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()
