@@ -97,10 +97,10 @@ pub enum GpuCommand {
         #[command(flatten)]
         model: ModelArgs,
         /// Sequences per step.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 4)]
         batch: usize,
-        /// Tokens per sequence.
-        #[arg(long, default_value_t = 1024)]
+        /// Tokens per sequence (attention activations grow with its square: docs/gpu.md).
+        #[arg(long, default_value_t = 512)]
         seq: usize,
         /// Timed steps (after one warm-up step).
         #[arg(long, default_value_t = 5)]
