@@ -54,4 +54,4 @@ start=$SECONDS
 echo "wall clock of vineppo train: $((SECONDS - start)) s" | tee -a "$OUT/iteration.log"
 smi_stop iteration | tee -a "$OUT/iteration.log"
 cp "$RUN/metrics.jsonl" "$OUT/iteration-metrics.jsonl" 2>/dev/null || true
-tail -n1 "$RUN/metrics.jsonl" | tr ',' '\n' | grep -E 'timing|vine/|reward|response/|ppo/grad' | tee -a "$OUT/iteration.log" || true
+tail -n1 "$RUN/metrics.jsonl" | tr ',' '\n' | grep -E 'timing|vine/|reward|response/|ppo/grad|gpu/' | tee -a "$OUT/iteration.log" || true
