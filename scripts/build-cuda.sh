@@ -14,7 +14,9 @@
 #   PYTHON             interpreter whose pip downloads the wheels (default python3)
 #   NICE               niceness of the build (default 19: the build takes ~10 CPU-minutes)
 #
-# Outputs: <dir>/dist/vineppo (stripped) and <dir>/dist/vineppo.gz (what a GPU machine gets).
+# Outputs: <dir>/dist/vineppo (stripped) and <dir>/carry/vineppo.gz, the only file a GPU machine
+# needs (carry the `.cuda/carry` folder: the stripped binary alone is ~60 MB, nearly all of the
+# device tool's 64 MiB limit, gzipped ~15 MB).
 # The cargo build goes to <repo>/target/cuda so it never invalidates the CPU build.
 set -euo pipefail
 
@@ -116,16 +118,16 @@ build() {
 
 package() {
   local bin="$ROOT/target/cuda/release/vineppo"
-  mkdir -p "$DIR/dist"
+  mkdir -p "$DIR/dist" "$DIR/carry"
   strip -o "$DIR/dist/vineppo" "$bin"
-  gzip -9 -c "$DIR/dist/vineppo" >"$DIR/dist/vineppo.gz"
+  gzip -9 -c "$DIR/dist/vineppo" >"$DIR/carry/vineppo.gz"
 }
 
 report() {
   local out="$DIR/dist"
   step "done in ${BUILD_SECONDS}s of build time"
-  printf 'binary:   %s (%s bytes, %s bytes gzipped)\n' "$out/vineppo" \
-    "$(stat -c %s "$out/vineppo")" "$(stat -c %s "$out/vineppo.gz")"
+  printf 'binary:   %s (%s bytes; %s: %s bytes)\n' "$out/vineppo" \
+    "$(stat -c %s "$out/vineppo")" "$DIR/carry/vineppo.gz" "$(stat -c %s "$DIR/carry/vineppo.gz")"
   printf 'kernels:  sm_%s\n' "$CUDA_COMPUTE_CAP"
   printf 'needs:   '
   readelf -d "$out/vineppo" | awk '/NEEDED/ { gsub(/[\[\]]/, "", $5); printf " %s", $5 }'

@@ -1,5 +1,5 @@
 # Sourced by the scripts in scripts/gpu/. Unpacks the CUDA binary built by scripts/build-cuda.sh
-# (carried as .cuda/dist/vineppo.gz), puts the CUDA 13 libraries of the machine's torch wheels
+# (carried as .cuda/carry/vineppo.gz), puts the CUDA 13 libraries of the machine's torch wheels
 # and the driver on LD_LIBRARY_PATH, and prepares $OUT (the device tool's result folder, else
 # ./gpu-results). Defines $BIN, $OUT, $ROOT and smi_start/smi_stop.
 set -euo pipefail
@@ -10,30 +10,31 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-$ROOT/gpu-results}"
 mkdir -p "$OUT"
-DIST="${VINEPPO_DIST:-$ROOT/.cuda/dist}"
-BIN="${VINEPPO_BIN:-/tmp/vineppo-cuda/vineppo}"
+DIST="${VINEPPO_DIST:-$ROOT/.cuda/carry}"
 FIXTURES="$ROOT/crates/vine-model/tests/fixtures"
 # Overrides for trying the scripts without a GPU: VINEPPO_GPU_DEVICE=cpu, SMOKE=1 (tiny shapes
 # and sizes), VINEPPO_BIN=target/release/vineppo.
 DEVICE="${VINEPPO_GPU_DEVICE:-cuda}"
 SMOKE="${SMOKE:-0}"
-
-if [[ ! -x "$BIN" ]]; then
-  mkdir -p "$(dirname "$BIN")"
+if [[ -n "${VINEPPO_BIN:-}" ]]; then
+  BIN="$VINEPPO_BIN"
+else
+  BIN=/tmp/vineppo-cuda/vineppo
   if [[ -f "$DIST/vineppo.gz" ]]; then
-    gunzip -c "$DIST/vineppo.gz" >"$BIN"
-  elif [[ -f "$DIST/vineppo" ]]; then
-    cp "$DIST/vineppo" "$BIN"
-  else
-    echo "error: no $DIST/vineppo.gz: run scripts/build-cuda.sh and carry .cuda/dist" >&2
+    if [[ ! -x "$BIN" || "$DIST/vineppo.gz" -nt "$BIN" ]]; then
+      mkdir -p "$(dirname "$BIN")"
+      gunzip -c "$DIST/vineppo.gz" >"$BIN"
+      chmod +x "$BIN"
+    fi
+  elif [[ ! -x "$BIN" ]]; then
+    echo "error: no $DIST/vineppo.gz: run scripts/build-cuda.sh and carry .cuda/carry" >&2
     exit 1
   fi
-  chmod +x "$BIN"
 fi
 
 # cuBLAS, cuRAND and the CUDA runtime from torch's nvidia-* wheels (CUDA 13).
 PY="${PYTHON:-python3}"
-CU13="$("$PY" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))' 2>/dev/null || true)"
+CU13="$("$PY" -c 'import nvidia, os; print(next((os.path.join(p, "cu13", "lib") for p in nvidia.__path__ if os.path.isdir(os.path.join(p, "cu13", "lib"))), ""))' 2>/dev/null || true)"
 if [[ -n "$CU13" && -d "$CU13" ]]; then
   export LD_LIBRARY_PATH="$CU13${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
@@ -41,7 +42,7 @@ fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1 '; then
   for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu; do
     if [[ -e "$d/libcuda.so.1" ]]; then
-      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+      export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
       break
     fi
   done
