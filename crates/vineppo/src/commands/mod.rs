@@ -69,6 +69,7 @@ pub fn run(command: Command) -> Result<()> {
             ignore_eos,
             stop,
             json,
+            placement,
         } => {
             let input = generate_input(prompt, ids, no_bos)?;
             let params = vine_rollout::SamplingParams {
@@ -89,6 +90,7 @@ pub fn run(command: Command) -> Result<()> {
                     seed,
                     stop,
                     json,
+                    placement,
                 },
             )
         }
@@ -99,11 +101,13 @@ pub fn run(command: Command) -> Result<()> {
             no_bos,
             temperature,
             json,
+            placement,
         } => generate::logprobs(
             &model,
             &generate_input(text, ids, no_bos)?,
             temperature,
             json,
+            &placement,
         ),
         Command::Eval {
             model,
@@ -118,6 +122,7 @@ pub fn run(command: Command) -> Result<()> {
             seed,
             batch,
             out,
+            placement,
         } => {
             let settings = crate::eval::EvalSettings {
                 samples: n,
@@ -137,6 +142,7 @@ pub fn run(command: Command) -> Result<()> {
                 settings,
                 batch,
                 out,
+                placement,
             })
             .map(|_| ())
         }
@@ -162,6 +168,7 @@ pub fn run(command: Command) -> Result<()> {
             }
             _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
         },
+        Command::Gpu(cmd) => crate::gpu::run(cmd),
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()
