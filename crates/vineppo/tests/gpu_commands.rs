@@ -65,7 +65,9 @@ fn benchmarks_run_and_report() {
     for (row, b) in decode.iter().zip([2, 4]) {
         assert_eq!(row["generated"], b * 6);
         let frac = row["fraction_of_roofline"].as_f64().unwrap();
-        assert!(frac > 0.0 && frac < 1.0, "{row}");
+        // On CPU a tiny model sits in cache, so it can beat the DRAM roofline; only the sign and
+        // finiteness are invariant here (the GPU run checks the real fraction).
+        assert!(frac > 0.0 && frac.is_finite(), "{row}");
     }
     let mc = run(
         "mc",
