@@ -14,6 +14,7 @@
 //! - [`Tokenizer`]: `tokenizer.json` with BOS/EOS/PAD resolved as transformers does.
 //! - [`target_logprobs`]: fused `log softmax(logits / T)[target]` with an analytic backward.
 //! - [`tune_allocator`], [`pin_thread_counts`]: call once at start-up (CPU speed).
+//! - [`fused`]: CPU kernels with written backwards for the training forward ([`Kernels`]).
 //!
 //! Shapes: ids are `(B, T)` u32, hidden states `(B, T, H)`, logits `(B, T, V)`. Batches for
 //! training are right-padded (`left_pad = []`); generation batches are left-padded.
@@ -46,6 +47,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod fused;
 pub mod init;
 pub mod layers;
 pub mod lm;
@@ -61,6 +63,7 @@ pub use cache::{KvCache, RowSlice};
 pub use checkpoint::{LoadOptions, SaveOptions};
 pub use config::{Architecture, ModelConfig};
 pub use error::{ModelError, ModelResult};
+pub use fused::Kernels;
 pub use layers::Mode;
 pub use lm::CausalLm;
 pub use logprobs::target_logprobs;
