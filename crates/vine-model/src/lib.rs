@@ -15,6 +15,7 @@
 //! - [`target_logprobs`]: fused `log softmax(logits / T)[target]` with an analytic backward.
 //! - [`tune_allocator`], [`pin_thread_counts`]: call once at start-up (CPU speed).
 //! - [`fused`]: CPU kernels with written backwards for the training forward ([`Kernels`]).
+//! - [`bench::train_step`]: training-step throughput (wall and CPU time) of a model shape.
 //!
 //! Shapes: ids are `(B, T)` u32, hidden states `(B, T, H)`, logits `(B, T, V)`. Batches for
 //! training are right-padded (`left_pad = []`); generation batches are left-padded.
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod attention;
+pub mod bench;
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
