@@ -216,7 +216,7 @@ impl Transformer {
             vars,
             device,
             dtype,
-            kernels: Kernels::default(),
+            kernels: Kernels::from_env(),
         })
     }
 
@@ -235,7 +235,8 @@ impl Transformer {
         self.dtype
     }
 
-    /// The kernels the differentiable forward uses ([`Kernels::Fused`] unless set).
+    /// The kernels the differentiable forward uses: [`Kernels::Fused`] unless set, or unless
+    /// the model was built with `VINEPPO_KERNELS=composed` in the environment.
     pub fn kernels(&self) -> Kernels {
         self.kernels
     }

@@ -55,7 +55,20 @@ pub enum Kernels {
     Composed,
 }
 
+/// Environment variable choosing the kernels of newly built models: `fused` (the default) or
+/// `composed`, to compare the two or to rule the fused kernels out when chasing a problem.
+pub const KERNELS_ENV: &str = "VINEPPO_KERNELS";
+
 impl Kernels {
+    /// The choice named by [`KERNELS_ENV`] (`composed` or `fused`; anything else, or unset,
+    /// is the default).
+    pub fn from_env() -> Self {
+        match std::env::var(KERNELS_ENV).as_deref() {
+            Ok("composed") => Kernels::Composed,
+            _ => Kernels::Fused,
+        }
+    }
+
     /// True when the fused kernels run for tensors like `x`.
     pub fn fuses(self, x: &Tensor) -> bool {
         self == Kernels::Fused && supported(x)
