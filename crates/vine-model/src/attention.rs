@@ -5,9 +5,13 @@
 //! (transformers does the same in its eager path). The scale is applied to `q` before the
 //! product, which differs from transformers only in rounding.
 //!
-//! - `Mode::Train` repeats K/V to every query head and uses only differentiable ops. With a
-//!   cache, the keys of earlier steps come from the cache (constants) and the current step's
-//!   keys stay in the graph.
+//! - `Mode::Train` without a cache, on the CPU in f32/f64: one [`fused::attention`] op (RoPE,
+//!   scale, GQA, mask, softmax, weighted sum, with a written backward) on the projections'
+//!   `(B, T, heads·d)` layout.
+//! - `Mode::Train` otherwise (another device, half types, a cache, or [`Kernels::Composed`])
+//!   repeats K/V to every query head and uses only differentiable ops. With a cache, the keys
+//!   of earlier steps come from the cache (constants) and the current step's keys stay in the
+//!   graph.
 //! - `Mode::Infer` never materialises repeated K/V: `q` `(B, n_heads, T, d)` is viewed as
 //!   `(B, n_kv, groups·T, d)` so one batched GEMM per kv head serves its whole group, and it
 //!   uses candle's fused RoPE and softmax kernels.
@@ -15,6 +19,7 @@
 use candle_core::{DType, Result, Tensor, D};
 
 use crate::cache::KvCache;
+use crate::fused::{self, AttentionSpec, Kernels};
 use crate::layers::{Linear, Mode};
 use crate::rope::{apply_rope, apply_rope_fused, RopeTables};
 
@@ -23,10 +28,21 @@ use crate::rope::{apply_rope, apply_rope_fused, RopeTables};
 pub struct StepInputs {
     /// Half-width RoPE tables `(B, T, d/2)`.
     pub rope: RopeTables,
-    /// Full-width RoPE tables `(B, 1, T, d)` for the differentiable path.
+    /// Full-width RoPE tables `(B, 1, T, d)` for the composed differentiable path.
     pub rope_full: Option<(Tensor, Tensor)>,
-    /// Additive mask `(B or 1, 1, T, past + T)`, f32.
-    pub mask: Tensor,
+    /// Additive mask `(B or 1, 1, T, past + T)`, f32; `None` when only the fused path runs.
+    pub mask: Option<Tensor>,
+    /// Leading padding tokens of every row (empty: none).
+    pub left_pad: Vec<usize>,
+    /// Kernel choice for `Mode::Train`.
+    pub kernels: Kernels,
+}
+
+impl StepInputs {
+    /// True when `Mode::Train` without a cache runs the fused kernels for inputs like `x`.
+    pub fn fuses(&self, x: &Tensor) -> bool {
+        self.kernels.fuses(x)
+    }
 }
 
 /// One attention block with Hugging Face projection names.
@@ -58,10 +74,14 @@ impl Attention {
         cache: Option<(&mut KvCache, usize)>,
         mode: Mode,
     ) -> Result<Tensor> {
+        if mode == Mode::Train && cache.is_none() && step.fuses(x) {
+            return self.forward_fused(x, step);
+        }
         let (b, t, _) = x.dims3()?;
         let d = self.head_dim;
+        let kernels = step.kernels;
         let heads = |lin: &Linear, n: usize| -> Result<Tensor> {
-            lin.forward(x, mode)?
+            lin.forward_with(x, mode, kernels)?
                 .reshape((b, t, n, d))?
                 .transpose(1, 2)?
                 .contiguous() // (B, n, T, d)
@@ -97,12 +117,32 @@ impl Attention {
                 }
             }
         };
+        let mask = step
+            .mask
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("attention: no mask was prepared".into()))?;
         let out = match mode {
-            Mode::Train => self.attend_repeated(&q, &k, &v, &step.mask)?,
-            Mode::Infer => self.attend_grouped(&q, &k, &v, &step.mask)?,
+            Mode::Train => self.attend_repeated(&q, &k, &v, mask)?,
+            Mode::Infer => self.attend_grouped(&q, &k, &v, mask)?,
         }; // (B, n_heads, T, d)
         let out = out.transpose(1, 2)?.reshape((b, t, self.n_heads * d))?;
-        self.o_proj.forward(&out, mode)
+        self.o_proj.forward_with(&out, mode, kernels)
+    }
+
+    /// The training forward through [`fused::attention`]; `x` `(B, T, H)`.
+    fn forward_fused(&self, x: &Tensor, step: &StepInputs) -> Result<Tensor> {
+        let (mode, kernels) = (Mode::Train, step.kernels);
+        let q = self.q_proj.forward_with(x, mode, kernels)?; // (B, T, n_heads·d)
+        let k = self.k_proj.forward_with(x, mode, kernels)?; // (B, T, n_kv·d)
+        let v = self.v_proj.forward_with(x, mode, kernels)?;
+        let spec = AttentionSpec {
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: self.head_dim,
+            scale: 1.0 / (self.head_dim as f64).sqrt(),
+        };
+        let out = fused::attention(&q, &k, &v, &spec, &step.rope, &step.left_pad)?;
+        self.o_proj.forward_with(&out, mode, kernels)
     }
 
     /// Differentiable attention with K/V repeated per query head.
@@ -150,7 +190,7 @@ fn to_softmax_dtype(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `(B, n_kv, S, d)` → `(B, n_kv·groups, S, d)`, each kv head repeated for its query group.
-fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
+pub(crate) fn repeat_kv(x: &Tensor, groups: usize) -> Result<Tensor> {
     if groups == 1 {
         return Ok(x.clone());
     }

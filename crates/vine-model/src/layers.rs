@@ -1,11 +1,14 @@
 //! The small building blocks of the decoder: linear maps, RMSNorm and the SwiGLU MLP.
 //!
-//! Every block runs in one of two [`Mode`]s. `Train` uses only ops with a backward in candle
-//! (composed RMSNorm, never candle-nn's fused `rms_norm`, which silently cuts the graph).
-//! `Infer` detaches the weights (no graph is recorded) and may use fused kernels; tests check
-//! that both agree.
+//! Every block runs in one of two [`Mode`]s. `Train` uses only ops with a backward: on the CPU
+//! the fused kernels of [`crate::fused`] (each with a written backward), elsewhere composed
+//! candle ops — never candle-nn's fused `rms_norm`, which silently cuts the graph. `Infer`
+//! detaches the weights (no graph is recorded) and may use candle-nn's fused kernels; tests
+//! check that all of them agree.
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor};
+
+use crate::fused::{self, Kernels};
 
 /// Which formulation a forward pass uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,21 +41,21 @@ pub struct Linear {
 impl Linear {
     /// Applies the map to `x` `(…, in)` → `(…, out)`; leading dims are flattened into one GEMM.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_with(x, mode, Kernels::default())
+    }
+
+    /// [`Linear::forward`] with an explicit kernel choice (fused only in `Train` mode).
+    pub fn forward_with(&self, x: &Tensor, mode: Mode, kernels: Kernels) -> Result<Tensor> {
         let w = mode.weight(&self.weight);
-        let (out_dim, in_dim) = w.dims2()?;
-        let mut lead = x.dims().to_vec();
-        let last = lead.pop().unwrap_or(0);
-        if last != in_dim {
-            candle_core::bail!("linear: input width {last}, weight expects {in_dim}")
-        }
-        let n: usize = lead.iter().product();
-        let y = x.reshape((n, in_dim))?.matmul(&w.t()?)?; // (N, out)
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(&mode.weight(b))?,
-            None => y,
+        let y = if mode == Mode::Train && kernels.fuses(x) {
+            fused::linear(x, &w)?
+        } else {
+            fused::composed_linear(x, &w)?
         };
-        lead.push(out_dim);
-        y.reshape(lead)
+        match &self.bias {
+            Some(b) => y.broadcast_add(&mode.weight(b)),
+            None => Ok(y),
+        }
     }
 }
 
@@ -68,21 +71,21 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises the last dim of `x` `(…, H)`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_with(x, mode, Kernels::default())
+    }
+
+    /// [`RmsNorm::forward`] with an explicit kernel choice for `Train` mode.
+    pub fn forward_with(&self, x: &Tensor, mode: Mode, kernels: Kernels) -> Result<Tensor> {
         let w = mode.weight(&self.weight);
-        if mode == Mode::Infer && x.dtype() != DType::F64 {
-            // Fused kernel: f32 statistics; one rounding instead of two for bf16/f16.
-            return candle_nn::ops::rms_norm(&x.contiguous()?, &w, self.eps as f32);
+        match mode {
+            Mode::Infer if x.dtype() != DType::F64 => {
+                // candle-nn's kernel (no backward): f32 statistics; one rounding instead of
+                // two for bf16/f16.
+                candle_nn::ops::rms_norm(&x.contiguous()?, &w, self.eps as f32)
+            }
+            Mode::Train if kernels.fuses(x) => fused::rms_norm(x, &w, self.eps),
+            _ => fused::composed_rms_norm(x, &w, self.eps),
         }
-        let dtype = x.dtype();
-        let x32 = match dtype {
-            DType::BF16 | DType::F16 => x.to_dtype(DType::F32)?,
-            _ => x.clone(),
-        };
-        let mean_sq = x32.sqr()?.mean_keepdim(D::Minus1)?; // (…, 1)
-        let inv_rms = (mean_sq + self.eps)?.sqrt()?.recip()?;
-        x32.broadcast_mul(&inv_rms)?
-            .to_dtype(dtype)?
-            .broadcast_mul(&w)
     }
 }
 
@@ -100,8 +103,23 @@ pub struct Mlp {
 impl Mlp {
     /// `x` `(B, T, H)` → `(B, T, H)`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, mode)?.silu()?;
-        let up = self.up_proj.forward(x, mode)?;
-        self.down_proj.forward(&(gate * up)?, mode)
+        self.forward_with(x, mode, Kernels::default())
+    }
+
+    /// [`Mlp::forward`] with an explicit kernel choice for `Train` mode.
+    pub fn forward_with(&self, x: &Tensor, mode: Mode, kernels: Kernels) -> Result<Tensor> {
+        let linears = [&self.gate_proj, &self.up_proj, &self.down_proj];
+        if mode == Mode::Train && kernels.fuses(x) && linears.iter().all(|l| l.bias.is_none()) {
+            let [g, u, d] = linears.map(|l| &l.weight);
+            return fused::swiglu_mlp(x, g, u, d);
+        }
+        let gate = self.gate_proj.forward_with(x, mode, kernels)?; // (B, T, I)
+        let up = self.up_proj.forward_with(x, mode, kernels)?;
+        let act = if mode == Mode::Train && kernels.fuses(&gate) {
+            fused::swiglu(&gate, &up)?
+        } else {
+            fused::composed_swiglu(&gate, &up)?
+        };
+        self.down_proj.forward_with(&act, mode, kernels)
     }
 }

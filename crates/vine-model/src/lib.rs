@@ -14,6 +14,8 @@
 //! - [`Tokenizer`]: `tokenizer.json` with BOS/EOS/PAD resolved as transformers does.
 //! - [`target_logprobs`]: fused `log softmax(logits / T)[target]` with an analytic backward.
 //! - [`tune_allocator`], [`pin_thread_counts`]: call once at start-up (CPU speed).
+//! - [`fused`]: CPU kernels with written backwards for the training forward ([`Kernels`]).
+//! - [`bench::train_step`]: training-step throughput (wall and CPU time) of a model shape.
 //!
 //! Shapes: ids are `(B, T)` u32, hidden states `(B, T, H)`, logits `(B, T, V)`. Batches for
 //! training are right-padded (`left_pad = []`); generation batches are left-padded.
@@ -42,10 +44,12 @@
 #![warn(missing_docs)]
 
 pub mod attention;
+pub mod bench;
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod fused;
 pub mod init;
 pub mod layers;
 pub mod lm;
@@ -61,6 +65,7 @@ pub use cache::{KvCache, RowSlice};
 pub use checkpoint::{LoadOptions, SaveOptions};
 pub use config::{Architecture, ModelConfig};
 pub use error::{ModelError, ModelResult};
+pub use fused::Kernels;
 pub use layers::Mode;
 pub use lm::CausalLm;
 pub use logprobs::target_logprobs;

@@ -5,7 +5,7 @@
 //! temporaries in the forward and the backward. This custom op reads the logits once per row
 //! (max, then log-sum-exp), writes `(N)` values, and its backward writes the analytic gradient
 //! `∂/∂logits = (onehot(target) − softmax(logits / T)) / T · g` straight into one `(N, V)`
-//! buffer. Rows run in parallel. Accumulation is in f32 (f64 for f64 logits) whatever the
+//! buffer, reusing each row's max and log-sum-exp from the forward. Rows run in parallel. Accumulation is in f32 (f64 for f64 logits) whatever the
 //! logits' dtype, as the spec's log-softmax in f32 requires for bf16/f16 models.
 //!
 //! The temperature is the sampling temperature (the spec divides logits by 0.6 for actor, old
@@ -17,6 +17,7 @@ use candle_core::{
     Tensor, WithDType, D,
 };
 use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
 
 /// `log softmax(logits / temperature)[targets]`: `logits` `(N, V)`, `targets` `(N)` (u32) →
 /// `(N)` in f32 (f64 for f64 logits). Differentiable with respect to `logits`.
@@ -33,9 +34,13 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor, temperature: f64) -> R
     }
     let targets = targets.to_dtype(DType::U32)?.contiguous()?;
     if logits.device().is_cpu() {
-        return logits
-            .contiguous()?
-            .apply_op2(&targets, TargetLogprobs { temperature });
+        return logits.contiguous()?.apply_op2(
+            &targets,
+            TargetLogprobs {
+                temperature,
+                stats: OnceLock::new(),
+            },
+        );
     }
     composed_target_logprobs(logits, &targets, temperature)
 }
@@ -111,33 +116,45 @@ fn check_targets(targets: &[u32], v: usize) -> Result<()> {
     }
 }
 
-fn fwd_rows<T: WithDType, A: Acc>(x: &[T], targets: &[u32], v: usize, temp: f64) -> Result<Vec<A>> {
+/// Log-probs of the targets and every row's `[max, lse]` (exact in f64 for `A` = f32 or f64),
+/// which the backward reuses instead of recomputing them.
+fn fwd_rows<T: WithDType, A: Acc>(
+    x: &[T],
+    targets: &[u32],
+    v: usize,
+    temp: f64,
+) -> Result<(Vec<A>, Vec<[f64; 2]>)> {
     check_targets(targets, v)?;
     let inv_t = A::from_f64(1.0 / temp);
     Ok(x.par_chunks(v)
         .zip(targets.par_iter())
         .map(|(row, &t)| {
             let (m, lse) = row_stats(row, inv_t);
-            A::from_f64(row[t as usize].to_f64()) * inv_t - m - lse
+            let lp = A::from_f64(row[t as usize].to_f64()) * inv_t - m - lse;
+            (lp, [m.to_f64(), lse.to_f64()])
         })
-        .collect())
+        .unzip())
 }
 
+/// `(onehot − softmax) / T · g` per row, from the forward's row statistics `stats`.
 fn bwd_rows<T: WithDType, A: Acc>(
     x: &[T],
     targets: &[u32],
     g: &[A],
-    v: usize,
-    temp: f64,
+    stats: &[[f64; 2]],
+    (v, temp): (usize, f64),
 ) -> Result<Vec<T>> {
     check_targets(targets, v)?;
+    if stats.len() != targets.len() {
+        candle_core::bail!("target_logprobs backward: row statistics do not match the logits")
+    }
     let inv_t = A::from_f64(1.0 / temp);
     let mut out = vec![T::from_f64(0.0); x.len()];
     out.par_chunks_mut(v)
         .zip(x.par_chunks(v))
-        .zip(targets.par_iter().zip(g.par_iter()))
-        .for_each(|((o, row), (&t, &g))| {
-            let (m, lse) = row_stats(row, inv_t);
+        .zip(targets.par_iter().zip(g.par_iter()).zip(stats.par_iter()))
+        .for_each(|((o, row), ((&t, &g), st))| {
+            let (m, lse) = (A::from_f64(st[0]), A::from_f64(st[1]));
             let scale = g * inv_t;
             for (o, &x) in o.iter_mut().zip(row) {
                 let p = (A::from_f64(x.to_f64()) * inv_t - m - lse).exp();
@@ -159,6 +176,8 @@ fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
 
 struct TargetLogprobs {
     temperature: f64,
+    /// Every row's `[max, lse]`, set by the forward for the backward.
+    stats: OnceLock<Arc<Vec<[f64; 2]>>>,
 }
 
 impl CustomOp2 for TargetLogprobs {
@@ -176,21 +195,28 @@ impl CustomOp2 for TargetLogprobs {
         let (n, v) = l1.shape().dims2()?;
         let targets = slice::<u32>(s2, l2)?;
         let t = self.temperature;
-        let out = match s1 {
+        let (out, stats) = match s1 {
             CpuStorage::F32(_) => {
-                CpuStorage::F32(fwd_rows::<f32, f32>(slice(s1, l1)?, targets, v, t)?)
+                let (lp, st) = fwd_rows::<f32, f32>(slice(s1, l1)?, targets, v, t)?;
+                (CpuStorage::F32(lp), st)
             }
             CpuStorage::F64(_) => {
-                CpuStorage::F64(fwd_rows::<f64, f64>(slice(s1, l1)?, targets, v, t)?)
+                let (lp, st) = fwd_rows::<f64, f64>(slice(s1, l1)?, targets, v, t)?;
+                (CpuStorage::F64(lp), st)
             }
             CpuStorage::BF16(_) => {
-                CpuStorage::F32(fwd_rows::<half::bf16, f32>(slice(s1, l1)?, targets, v, t)?)
+                let (lp, st) = fwd_rows::<half::bf16, f32>(slice(s1, l1)?, targets, v, t)?;
+                (CpuStorage::F32(lp), st)
             }
             CpuStorage::F16(_) => {
-                CpuStorage::F32(fwd_rows::<half::f16, f32>(slice(s1, l1)?, targets, v, t)?)
+                let (lp, st) = fwd_rows::<half::f16, f32>(slice(s1, l1)?, targets, v, t)?;
+                (CpuStorage::F32(lp), st)
             }
             other => candle_core::bail!("target_logprobs: unsupported dtype {:?}", other.dtype()),
         };
+        // candle runs an op's forward once; were it run again, the backward would see the
+        // first statistics (and check their length).
+        let _ = self.stats.set(Arc::new(stats));
         Ok((out, Shape::from(n)))
     }
 
@@ -207,6 +233,9 @@ impl CustomOp2 for TargetLogprobs {
             &g,
             &TargetLogprobsGrad {
                 temperature: self.temperature,
+                stats: self.stats.get().cloned().ok_or_else(|| {
+                    candle_core::Error::Msg("target_logprobs: backward before forward".into())
+                })?,
             },
         )?;
         Ok((Some(dx), None))
@@ -216,6 +245,7 @@ impl CustomOp2 for TargetLogprobs {
 /// `(onehot − softmax(x/T)) / T · g`, `(N, V)` in the logits' dtype.
 struct TargetLogprobsGrad {
     temperature: f64,
+    stats: Arc<Vec<[f64; 2]>>,
 }
 
 impl CustomOp3 for TargetLogprobsGrad {
@@ -234,33 +264,34 @@ impl CustomOp3 for TargetLogprobsGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, v) = l1.shape().dims2()?;
         let targets = slice::<u32>(s2, l2)?;
-        let t = self.temperature;
+        let vt = (v, self.temperature);
+        let st = self.stats.as_slice();
         let out = match (s1, s3) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(bwd_rows::<f32, f32>(
                 slice(s1, l1)?,
                 targets,
                 slice(s3, l3)?,
-                v,
-                t,
+                st,
+                vt,
             )?),
             (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(bwd_rows::<f64, f64>(
                 slice(s1, l1)?,
                 targets,
                 slice(s3, l3)?,
-                v,
-                t,
+                st,
+                vt,
             )?),
             (CpuStorage::BF16(_), CpuStorage::F32(_)) => {
                 CpuStorage::BF16(bwd_rows::<half::bf16, f32>(
                     slice(s1, l1)?,
                     targets,
                     slice(s3, l3)?,
-                    v,
-                    t,
+                    st,
+                    vt,
                 )?)
             }
             (CpuStorage::F16(_), CpuStorage::F32(_)) => CpuStorage::F16(
-                bwd_rows::<half::f16, f32>(slice(s1, l1)?, targets, slice(s3, l3)?, v, t)?,
+                bwd_rows::<half::f16, f32>(slice(s1, l1)?, targets, slice(s3, l3)?, st, vt)?,
             ),
             (a, b) => candle_core::bail!(
                 "target_logprobs backward: unsupported dtypes {:?}, {:?}",

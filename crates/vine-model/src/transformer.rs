@@ -18,6 +18,7 @@ use crate::attention::{Attention, StepInputs};
 use crate::cache::{self, KvCache};
 use crate::config::ModelConfig;
 use crate::error::{ModelError, ModelResult};
+use crate::fused::Kernels;
 use crate::layers::{Linear, Mlp, Mode, RmsNorm};
 use crate::lm::CausalLm;
 use crate::logprobs::target_logprobs;
@@ -48,6 +49,8 @@ pub struct Transformer {
     vars: Option<VarMap>,
     device: Device,
     dtype: DType,
+    /// Kernel choice of the differentiable forward.
+    kernels: Kernels,
 }
 
 impl std::fmt::Debug for Transformer {
@@ -213,6 +216,7 @@ impl Transformer {
             vars,
             device,
             dtype,
+            kernels: Kernels::from_env(),
         })
     }
 
@@ -229,6 +233,18 @@ impl Transformer {
     /// Weight dtype.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// The kernels the differentiable forward uses: [`Kernels::Fused`] unless set, or unless
+    /// the model was built with `VINEPPO_KERNELS=composed` in the environment.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// Chooses the kernels of the differentiable forward: [`Kernels::Composed`] runs the
+    /// reference candle ops everywhere (same numbers up to summation order, slower on CPU).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     /// True when weights are [`Var`]s that receive gradients.
@@ -310,7 +326,7 @@ impl Transformer {
 
     fn lm_head_with(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor> {
         let weight = self.lm_head.as_ref().unwrap_or(&self.embed_tokens).clone();
-        Linear { weight, bias: None }.forward(hidden, mode)
+        Linear { weight, bias: None }.forward_with(hidden, mode, self.kernels)
     }
 
     /// Logits `(B, T, V)` for `ids` `(B, T)`; see [`Transformer::forward_hidden`].
@@ -359,32 +375,39 @@ impl Transformer {
         let ids = self.check_ids(ids)?;
         let (b, t) = ids.dims2()?;
         let left_pad = resolve_left_pad(left_pad, b, t)?;
+        // Training without a cache on the CPU: the fused attention builds its own mask and
+        // rotations from `left_pad` and the half-width tables.
+        let fused =
+            mode == Mode::Train && cache.is_none() && self.kernels.fuses(&self.embed_tokens);
         let (positions, mask) = match cache.as_deref_mut() {
             Some(c) => {
                 prepare_cache(c, &left_pad, b, self.config.num_hidden_layers)?;
-                (c.positions(t), c.attention_mask(t, &self.device)?)
+                (c.positions(t), Some(c.attention_mask(t, &self.device)?))
             }
+            None if fused => (cache::positions(&left_pad, 0, t), None),
             None if left_pad.iter().all(|&p| p == 0) => (
                 cache::positions(&left_pad, 0, t),
                 // One causal mask broadcast over the batch.
-                cache::attention_mask(&[0], 0, t, &self.device)?,
+                Some(cache::attention_mask(&[0], 0, t, &self.device)?),
             ),
             None => (
                 cache::positions(&left_pad, 0, t),
-                cache::attention_mask(&left_pad, 0, t, &self.device)?,
+                Some(cache::attention_mask(&left_pad, 0, t, &self.device)?),
             ),
         };
         let rope = self
             .rope
             .tables(&positions, b, t, self.dtype, &self.device)?;
         let rope_full = match mode {
-            Mode::Train => Some(rope.full()?),
-            Mode::Infer => None,
+            Mode::Train if !fused => Some(rope.full()?),
+            _ => None,
         };
         let step = StepInputs {
             rope,
             rope_full,
             mask,
+            left_pad,
+            kernels: self.kernels,
         };
         let embed = mode.weight(&self.embed_tokens);
         let mut x =
@@ -392,17 +415,18 @@ impl Transformer {
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, self.config.hidden_size))?; // (B, T, H)
         for (l, layer) in self.layers.iter().enumerate() {
-            let normed = layer.input_layernorm.forward(&x, mode)?;
+            let k = self.kernels;
+            let normed = layer.input_layernorm.forward_with(&x, mode, k)?;
             let attn_cache = cache.as_deref_mut().map(|c| (c, l));
             let h = (&x + layer.self_attn.forward(&normed, &step, attn_cache, mode)?)?;
-            let normed = layer.post_attention_layernorm.forward(&h, mode)?;
-            x = (&h + layer.mlp.forward(&normed, mode)?)?;
+            let normed = layer.post_attention_layernorm.forward_with(&h, mode, k)?;
+            x = (&h + layer.mlp.forward_with(&normed, mode, k)?)?;
         }
         if let Some(c) = cache {
             c.advance(t)?;
         }
         if final_norm {
-            self.norm.forward(&x, mode)
+            self.norm.forward_with(&x, mode, self.kernels)
         } else {
             Ok(x)
         }
