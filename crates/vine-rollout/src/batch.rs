@@ -38,6 +38,10 @@ pub(crate) struct Live {
 pub(crate) struct Batch {
     cache: Option<KvCache>,
     slots: Vec<Option<Live>>,
+    /// Times the whole cache was copied (rebuilds and trims).
+    pub copies: usize,
+    /// Rows admitted by writing into a dead slot in place.
+    pub in_place: usize,
 }
 
 impl Batch {
@@ -76,13 +80,16 @@ impl Batch {
         first: impl Fn(usize) -> u32,
     ) -> Result<()> {
         let mut rest = Vec::new();
-        let mut dead = (0..self.slots.len()).filter(|&s| self.slots[s].is_none());
+        let mut dead = (0..self.slots.len())
+            .filter(|&s| self.slots[s].is_none())
+            .peekable();
         let len = self.cache.as_ref().map_or(0, |c| c.len());
         let mut in_place: Vec<(usize, Admission)> = Vec::new();
         for a in admitted {
-            match dead.next() {
-                Some(s) if self.cache.is_some() && a.slice.keep <= len => in_place.push((s, *a)),
-                _ => rest.push(*a),
+            let fits = self.cache.is_some() && a.slice.keep <= len;
+            match dead.next_if(|_| fits) {
+                Some(s) => in_place.push((s, *a)),
+                None => rest.push(*a),
             }
         }
         if let Some(cache) = self.cache.as_mut() {
@@ -93,6 +100,7 @@ impl Batch {
                 cache.write_rows(&slots, src, &slices)?;
             }
         }
+        self.in_place += in_place.len();
         for (s, a) in &in_place {
             self.slots[*s] = Some(Live {
                 row: a.row,
@@ -127,6 +135,7 @@ impl Batch {
             many => KvCache::concat(many, RESERVE)?,
         };
         self.cache = Some(merged);
+        self.copies += 1;
         self.slots.extend(rows.into_iter().map(|row| {
             Some(Live {
                 row,
@@ -170,6 +179,7 @@ impl Batch {
         if waste >= TRIM_MIN && waste * TRIM_FRACTION >= cache.len() {
             let all: Vec<usize> = (0..cache.batch()).collect();
             *cache = cache.select(&all, RESERVE)?;
+            self.copies += 1;
         }
         Ok(())
     }

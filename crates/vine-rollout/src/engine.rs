@@ -85,6 +85,11 @@ pub struct Progress {
     pub attended_positions: usize,
     /// The part of `attended_positions` that belongs to rows; the rest is left padding.
     pub valid_positions: usize,
+    /// Times the decode batch's whole cache was rebuilt (to grow the batch, admit a longer
+    /// prefix than it holds, or drop unneeded padding).
+    pub cache_rebuilds: usize,
+    /// Rows admitted into a finished row's slot in place, copying only that row.
+    pub refills_in_place: usize,
 }
 
 /// The batched, prefix-sharing generation engine. See the module docs.
@@ -223,6 +228,8 @@ impl Run<'_> {
         }
         self.report.prefill_tokens = self.pool.prefilled;
         self.report.batch_rows = slots.len();
+        self.report.cache_rebuilds = self.batch.copies;
+        self.report.refills_in_place = self.batch.in_place;
         Ok(())
     }
 }

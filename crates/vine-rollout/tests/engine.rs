@@ -30,6 +30,7 @@ fn engine_equals_naive_generation_for_every_configuration() {
     // Some samples stop on EOS, some run out of budget: both paths are exercised.
     let finishes: Vec<_> = want.iter().flatten().map(|s| s.finish.is_stop()).collect();
     assert!(finishes.contains(&true) && finishes.contains(&false));
+    let mut rebuilds = Vec::new();
     for cfg in [
         EngineConfig::default(),
         config(1, 4096, 4096, true),
@@ -38,12 +39,17 @@ fn engine_equals_naive_generation_for_every_configuration() {
         config(7, 1, 1, true),
         config(1000, 100_000, 100_000, false),
     ] {
-        assert_eq!(
-            run(cfg.clone(), &lm, &requests, &params(), None),
-            want,
-            "{cfg:?}"
-        );
+        let mut last = Progress::default();
+        let got = Engine::new(cfg.clone())
+            .unwrap()
+            .generate(&lm, &requests, &params(), None, &mut |p| last = p)
+            .unwrap();
+        assert_eq!(got, want, "{cfg:?}");
+        rebuilds.push((last.cache_rebuilds, last.refills_in_place));
     }
+    // Both refill paths ran: rebuilds beyond the first fill, and writes in place.
+    assert!(rebuilds.iter().any(|&(r, _)| r > 1), "{rebuilds:?}");
+    assert!(rebuilds.iter().any(|&(_, w)| w > 10), "{rebuilds:?}");
 }
 
 #[test]
