@@ -14,6 +14,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod runtime;
+pub mod sampled;
 pub mod seeds;
 pub mod session;
 pub mod sft;

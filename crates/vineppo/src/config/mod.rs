@@ -4,6 +4,7 @@
 //! deserialisation so they go through the same type checks; errors name the key and the fix.
 
 pub mod overrides;
+pub mod sampled;
 pub mod sections;
 pub mod sft;
 pub mod train;
