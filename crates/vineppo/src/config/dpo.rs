@@ -109,6 +109,11 @@ impl ConfigFile for DpoConfig {
 
     fn validate(&self) -> Result<()> {
         self.rollout.validate()?;
+        check(
+            self.rollout.samples_per_problem >= 2,
+            "rollout.samples_per_problem",
+            || "must be at least 2: pairs are a correct and a wrong sample of one problem".into(),
+        )?;
         let d = &self.dpo;
         check(d.beta > 0.0 && d.beta.is_finite(), "dpo.beta", || {
             "must be > 0 (reference: 0.1 on MATH, 0.3 on GSM8K)".into()
@@ -193,7 +198,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &[&str], &str); 4] = [
+        let cases: [(&str, &[&str], &str); 5] = [
+            (MIN, &["rollout.samples_per_problem=1"], "at least 2"),
             (MIN, &["run.iterations=2"], "dpo.epochs"),
             (MIN, &["dpo.beta=0"], "dpo.beta"),
             (MIN, &["dpo.micro_batch_size=7"], "dpo.micro_batch_size"),
