@@ -59,21 +59,38 @@ impl TrainState {
 /// Writes, lists and prunes the checkpoints of one run directory.
 pub struct Checkpointer {
     dir: PathBuf,
+    prefix: &'static str,
     keep: usize,
 }
 
 impl Checkpointer {
     /// Checkpoints under `run_dir/checkpoints`, keeping the newest `keep` (at least 1).
     pub fn new(run_dir: &Path, keep: usize) -> Self {
+        Self::in_dir(run_dir.join("checkpoints"), "iter", keep)
+    }
+
+    /// Checkpoints named `{prefix}_{n:06}` directly under `dir` (e.g. RestEM's per-epoch
+    /// checkpoints, `epoch_000003`), keeping the newest `keep` (at least 1).
+    pub fn in_dir(dir: PathBuf, prefix: &'static str, keep: usize) -> Self {
         Self {
-            dir: run_dir.join("checkpoints"),
+            dir,
+            prefix,
             keep: keep.max(1),
         }
     }
 
-    /// Directory name of the checkpoint of `iteration`.
+    /// Directory name of the checkpoint of `iteration` in a run's `checkpoints/`.
     pub fn name(iteration: u64) -> String {
         format!("iter_{iteration:06}")
+    }
+
+    /// Path of the checkpoint numbered `n` (which may not exist).
+    pub fn path_of(&self, n: u64) -> PathBuf {
+        self.dir.join(self.entry(n))
+    }
+
+    fn entry(&self, n: u64) -> String {
+        format!("{}_{n:06}", self.prefix)
     }
 
     /// Writes the checkpoint of `state.iteration`: `write` fills the staged directory, then
@@ -84,7 +101,7 @@ impl Checkpointer {
         state: &TrainState,
         write: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<PathBuf> {
-        let name = Self::name(state.iteration);
+        let name = self.entry(state.iteration);
         let dest = self.dir.join(&name);
         let staged = StagedDir::new(&dest)?;
         write(staged.path())?;
@@ -123,7 +140,8 @@ impl Checkpointer {
                 continue;
             };
             if let Some(it) = name
-                .strip_prefix("iter_")
+                .strip_prefix(self.prefix)
+                .and_then(|n| n.strip_prefix('_'))
                 .and_then(|n| n.parse::<u64>().ok())
             {
                 if path.join("state.json").exists() {
@@ -143,6 +161,17 @@ impl Checkpointer {
                 .with_context(|| format!("removing old checkpoint `{}`", path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// Test hook: `VINEPPO_TEST_CRASH_AT=<position>:<stage>` aborts the process at that point, as a
+/// crash or kill would, so tests can resume a run interrupted mid-iteration. `position` is what
+/// the loop counts (an iteration, an optimizer step).
+pub fn crash_point(position: u64, stage: &str) {
+    if let Ok(spec) = std::env::var("VINEPPO_TEST_CRASH_AT") {
+        if spec == format!("{position}:{stage}") {
+            std::process::abort();
+        }
     }
 }
 
@@ -186,6 +215,25 @@ mod tests {
             ck.list().unwrap().iter().map(|c| c.0).collect::<Vec<_>>(),
             vec![2, 3]
         );
+    }
+
+    #[test]
+    fn prefixed_checkpoints_list_and_prune_their_own_kind() {
+        let run = tempfile::tempdir().unwrap();
+        let ck = Checkpointer::in_dir(run.path().join("epochs"), "epoch", 2);
+        fs::create_dir_all(run.path().join("epochs/iter_000009")).unwrap();
+        for e in [1, 2, 3] {
+            let mut s = TrainState::fresh();
+            s.iteration = e;
+            ck.save(&s, |_| Ok(())).unwrap();
+        }
+        assert_eq!(ck.latest().unwrap().unwrap().0, ck.path_of(3));
+        assert!(ck.path_of(3).ends_with("epochs/epoch_000003"));
+        assert_eq!(
+            ck.list().unwrap().iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert!(run.path().join("epochs/iter_000009").exists());
     }
 
     #[test]

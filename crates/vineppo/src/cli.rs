@@ -50,6 +50,26 @@ pub enum Command {
         #[arg(long, conflicts_with = "config")]
         resume: Option<PathBuf>,
     },
+    /// The RestEM baseline: sample, keep correct responses, fine-tune a fresh copy of the initial
+    /// model, choose the epoch on a validation split; repeat. Without --config, runs
+    /// `configs/arith/restem.toml`.
+    Restem {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Continue the run in this directory from its latest checkpoint (mid-iteration).
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+    },
+    /// The DPO+ (DPO-Positive) baseline: sample once from the initial model, pair correct with
+    /// wrong responses, train with the DPO-Positive loss. Without --config, runs
+    /// `configs/arith/dpo.toml`.
+    Dpo {
+        #[command(flatten)]
+        args: ConfigArgs,
+        /// Continue the run in this directory from its latest checkpoint.
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+    },
     /// Benchmarks; results go in BENCHMARKS.md with the command that produced them.
     Bench {
         /// What to measure.
@@ -223,6 +243,10 @@ pub enum ConfigKind {
     Train,
     /// `vineppo sft`.
     Sft,
+    /// `vineppo restem`.
+    Restem,
+    /// `vineppo dpo`.
+    Dpo,
 }
 
 /// Parses a task name (`gsm8k`, `math`, `math500`, `arith`).

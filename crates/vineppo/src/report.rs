@@ -15,12 +15,13 @@ use crate::plot::{bar_chart, line_chart, BarGroup, Series};
 /// Metric key of held-out pass@1.
 pub const EVAL_KEY: &str = "eval/pass1";
 /// Per-stage timers shown in the time-per-stage chart, in pipeline order.
-pub const STAGES: [&str; 7] = [
+pub const STAGES: [&str; 8] = [
     "generate",
     "values",
     "reward",
     "reference",
     "update",
+    "validation",
     "eval",
     "checkpoint",
 ];

@@ -22,6 +22,10 @@ pub enum Purpose {
     SftOrder = 7,
     /// Value-analysis sampling.
     Analysis = 8,
+    /// Carving a validation split out of the training split (RestEM epoch selection).
+    Validation = 9,
+    /// Choosing DPO+ preference pairs: index = problem.
+    Pairs = 10,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod baselines;
 pub mod eval;
 pub mod generate;
 pub mod grade;
@@ -40,6 +41,8 @@ pub fn run(command: Command) -> Result<()> {
             println!("saved `{}`", out.display());
             Ok(())
         }
+        Command::Restem { args, resume } => baselines::restem(args, resume),
+        Command::Dpo { args, resume } => baselines::dpo(args, resume),
         Command::Config { kind, args } => {
             let text = match kind {
                 ConfigKind::Train => config::to_toml(&config::load::<TrainConfig>(
@@ -47,6 +50,15 @@ pub fn run(command: Command) -> Result<()> {
                     &args.sets,
                 )?)?,
                 ConfigKind::Sft => config::to_toml(&config::load::<config::sft::SftConfig>(
+                    args.config.as_deref(),
+                    &args.sets,
+                )?)?,
+                ConfigKind::Restem => config::to_toml(&config::load::<
+                    config::restem::RestemConfig,
+                >(
+                    args.config.as_deref(), &args.sets
+                )?)?,
+                ConfigKind::Dpo => config::to_toml(&config::load::<config::dpo::DpoConfig>(
                     args.config.as_deref(),
                     &args.sets,
                 )?)?,

@@ -3,7 +3,10 @@
 //! Unknown keys are errors (`deny_unknown_fields`); overrides are applied to the TOML tree before
 //! deserialisation so they go through the same type checks; errors name the key and the fix.
 
+pub mod dpo;
 pub mod overrides;
+pub mod restem;
+pub mod sampled;
 pub mod sections;
 pub mod sft;
 pub mod train;

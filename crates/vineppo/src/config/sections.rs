@@ -93,6 +93,33 @@ impl Default for OptimSection {
     }
 }
 
+impl OptimSection {
+    /// The AdamW settings of this section.
+    pub fn adamw(&self) -> crate::optim::AdamWConfig {
+        crate::optim::AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            max_grad_norm: (self.max_grad_norm > 0.0).then_some(self.max_grad_norm),
+        }
+    }
+
+    /// The learning-rate schedule of a run of `total_steps` optimizer steps.
+    pub fn schedule(&self, total_steps: u64) -> crate::optim::LrSchedule {
+        crate::optim::LrSchedule {
+            peak: self.lr,
+            warmup_steps: crate::optim::LrSchedule::warmup_steps_for(
+                total_steps,
+                self.warmup_fraction,
+            ),
+            total_steps,
+            warmup: self.warmup,
+            decay: self.decay,
+        }
+    }
+}
+
 /// `[eval]`: held-out evaluation (reference: 16 samples at T = 0.35, top-p 0.9, seed 42).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

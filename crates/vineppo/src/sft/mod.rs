@@ -185,7 +185,7 @@ pub fn run(cfg: SftConfig, resume: Option<&Path>) -> Result<PathBuf> {
         let ids: Vec<usize> = order[k..(k + cfg.sft.batch_size).min(order.len())].to_vec();
         let start = Instant::now();
         let (grads, loss, tokens) =
-            sft_step(&model, &examples, &ids, cfg.sft.micro_batch_size, &dev)?;
+            sft_step(&model, &examples, &ids, cfg.sft.micro_batch_size, &dev, 1.0)?;
         let stats = optimizer.step(&grads, schedule.lr(step))?;
         window.add(tokens, loss, stats.grad_norm, start.elapsed().as_secs_f64());
         let done = step + 1;
@@ -251,14 +251,33 @@ pub fn run(cfg: SftConfig, resume: Option<&Path>) -> Result<PathBuf> {
     Ok(cfg.output.clone().unwrap_or(final_dir))
 }
 
-/// One optimizer step's gradients over the examples `ids` (micro-batched); returns the summed
-/// gradients, the loss and the number of target tokens.
-fn sft_step(
+/// Per-token log-probs `(B, L−1)` of `b`'s targets under `model`, with logits divided by
+/// `temperature`; differentiable when `model` is trainable.
+pub(crate) fn target_token_logprobs(
+    model: &Transformer,
+    b: &Batch,
+    temperature: f64,
+) -> Result<candle_core::Tensor> {
+    let (rows, l) = b.input_ids.dims2()?;
+    let hidden = model
+        .forward_hidden(&b.input_ids, &[], None)?
+        .narrow(1, 0, l - 1)?; // (B, L−1, H)
+    let logits = model
+        .lm_head(&hidden)?
+        .reshape((rows * (l - 1), model.config().vocab_size))?; // (N, V)
+    Ok(target_logprobs(&logits, &b.targets.flatten_all()?, temperature)?.reshape((rows, l - 1))?)
+}
+
+/// One optimizer step's gradients over the examples `ids` (micro-batched), with the SFT loss on
+/// logits divided by `temperature` (1 for plain SFT; RestEM uses the sampling temperature, as the
+/// reference does); returns the summed gradients, the loss and the number of target tokens.
+pub(crate) fn sft_step(
     model: &Transformer,
     examples: &[Episode],
     ids: &[usize],
     micro: usize,
     dev: &Device,
+    temperature: f64,
 ) -> Result<(GradAccumulator, f64, usize)> {
     let parts = batch::micro_batches_by_length(examples, ids, micro)?;
     let batches: Vec<Batch> = parts
@@ -269,15 +288,7 @@ fn sft_step(
     let mut grads = GradAccumulator::default();
     let mut loss_sum = 0.0;
     for b in &batches {
-        let (rows, l) = b.input_ids.dims2()?;
-        let hidden = model
-            .forward_hidden(&b.input_ids, &[], None)?
-            .narrow(1, 0, l - 1)?; // (B, L−1, H)
-        let logits = model
-            .lm_head(&hidden)?
-            .reshape((rows * (l - 1), model.config().vocab_size))?; // (N, V)
-        let logp =
-            target_logprobs(&logits, &b.targets.flatten_all()?, 1.0)?.reshape((rows, l - 1))?;
+        let logp = target_token_logprobs(model, b, temperature)?; // (B, L−1)
         let loss = sft_loss(&logp, &b.response_mask, Some(&norm))?;
         loss_sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         grads.add(&model.vars(), &loss.backward()?, 1.0)?;

@@ -395,11 +395,7 @@ impl Trainer {
     /// Test hook: `VINEPPO_TEST_CRASH_AT=<iteration>:<stage>` aborts the process there, as a
     /// crash or kill would, to test resuming a run interrupted mid-iteration.
     pub(super) fn crash_point(&self, it: u64, stage: &str) {
-        if let Ok(spec) = std::env::var("VINEPPO_TEST_CRASH_AT") {
-            if spec == format!("{it}:{stage}") {
-                std::process::abort();
-            }
-        }
+        crate::checkpoint::crash_point(it, stage);
     }
 
     /// The device the policy lives on.
