@@ -187,6 +187,10 @@ pub enum Command {
         #[arg(long)]
         lenient: bool,
     },
+    /// Run several arms (VinePPO, PPO, GRPO, RLOO, a K sweep, …) over several seeds, skipping
+    /// finished runs and resuming interrupted ones, then report mean curves with their spread,
+    /// final accuracy per arm and the steps and wall-clock to reach PPO's peak.
+    Experiment(crate::commands::experiment::ExperimentArgs),
     /// Render plots and a summary of one or more run directories into a Markdown report.
     Report {
         /// Run directories to overlay.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod eval;
+pub mod experiment;
 pub mod metrics;
 pub mod optim;
 pub mod plot;

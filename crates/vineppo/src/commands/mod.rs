@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 pub mod eval;
+pub mod experiment;
 pub mod generate;
 pub mod grade;
 pub mod train;
@@ -146,6 +147,7 @@ pub fn run(command: Command) -> Result<()> {
             }
             _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
         },
+        Command::Experiment(args) => experiment::run(args),
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()

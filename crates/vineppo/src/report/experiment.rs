@@ -108,8 +108,11 @@ pub struct ExperimentSummary {
     pub arms: Vec<ArmSummary>,
 }
 
-fn ratio(base: f64, arm: f64) -> Option<f64> {
-    (arm > 0.0 && base > 0.0).then(|| base / arm)
+/// `base / arm`, when both points lie after training started (a peak before any update gives
+/// no meaningful ratio).
+fn ratio(target: &SeedPoint, reach: &SeedPoint, x: fn(&SeedPoint) -> f64) -> Option<f64> {
+    let trained = |p: &SeedPoint| p.iteration > 0 && x(p) > 0.0;
+    (trained(target) && trained(reach)).then(|| x(target) / x(reach))
 }
 
 /// Aggregates every arm and compares each with `baseline`'s peak.
@@ -131,8 +134,8 @@ pub fn summarize(arms: &[ArmRuns], title: &str, baseline: Option<&str>) -> Exper
                     iteration: p.iteration,
                     steps: p.steps,
                     elapsed_s: p.elapsed_s,
-                    steps_ratio: ratio(target.steps, p.steps),
-                    time_ratio: ratio(target.elapsed_s, p.elapsed_s),
+                    steps_ratio: ratio(&target, p, |q| q.steps),
+                    time_ratio: ratio(&target, p, |q| q.elapsed_s),
                 })
             });
             arm_summary(a, curve, reach)
@@ -353,11 +356,20 @@ fn efficiency_table(md: &mut String, s: &ExperimentSummary) {
     let (Some(base), Some(target)) = (&s.baseline, &s.baseline_peak) else {
         return;
     };
+    let _ = writeln!(md, "## Efficiency: reaching `{base}`'s peak\n");
+    if target.iteration == 0 {
+        let _ = writeln!(
+            md,
+            "`{base}` never improved on its accuracy before training ({}), so there is no peak \
+             to race to.\n",
+            pct(target.pass1.mean)
+        );
+        return;
+    }
     let _ = writeln!(
         md,
-        "## Efficiency: reaching `{base}`'s peak\n\n`{base}`'s mean curve peaks at {} after {:.0} \
-         optimizer steps and {}. For every arm, the first evaluation at which its mean curve \
-         reaches that accuracy:\n",
+        "`{base}`'s mean curve peaks at {} after {:.0} optimizer steps and {}. For every arm, the \
+         first evaluation at which its mean curve reaches that accuracy:\n",
         pct(target.pass1.mean),
         target.steps,
         minutes(target.elapsed_s)
