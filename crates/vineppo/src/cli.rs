@@ -191,6 +191,10 @@ pub enum Command {
     /// finished runs and resuming interrupted ones, then report mean curves with their spread,
     /// final accuracy per arm and the steps and wall-clock to reach PPO's peak.
     Experiment(crate::commands::experiment::ExperimentArgs),
+    /// Measure how well a checkpoint's critic and K-sample MC estimates predict state values
+    /// (error against an M-rollout ground truth, by reasoning step) and rank alternative next
+    /// steps (top-1 of 5 against chance): the paper's value-prediction analysis.
+    AnalyzeValues(crate::commands::analyze_values::AnalyzeValuesArgs),
     /// Render plots and a summary of one or more run directories into a Markdown report.
     Report {
         /// Run directories to overlay.

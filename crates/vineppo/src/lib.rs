@@ -2,6 +2,7 @@
 //!
 //! The command-line tool and the training loop that ties the crates together.
 
+pub mod analysis;
 pub mod atomic;
 pub mod checkpoint;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod analyze_values;
 pub mod eval;
 pub mod experiment;
 pub mod generate;
@@ -148,6 +149,7 @@ pub fn run(command: Command) -> Result<()> {
             _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
         },
         Command::Experiment(args) => experiment::run(args),
+        Command::AnalyzeValues(args) => analyze_values::run(args),
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()
