@@ -13,6 +13,12 @@
 //! 4. **retire** finished rows at once: their slots are refilled or compacted away before the
 //!    next step, and left padding no live row needs is trimmed.
 //!
+//! Reproducibility: a sample's random draws depend only on `(request seed, sample index)`. With
+//! the mock model results are therefore bit-identical whatever the batch composition and engine
+//! settings; with a real model the logits themselves change by float rounding (about 1e-6) with
+//! batch size and padding, which can, rarely, flip a sampled token between runs with different
+//! engine settings. Same settings, same machine: same samples.
+//!
 //! Deviations from the reference (vLLM behind an HTTP API, spec §5): prefixes are token ids, not
 //! text that is re-tokenised (spec §7.3, the cleaner choice); every request carries its own seed
 //! and every sample its own stream, where the reference gives all requests of one call the same
@@ -124,7 +130,7 @@ impl Engine {
         params.validate()?;
         validate_requests(requests, lm.vocab_size())?;
         let plan = Plan::new(requests, params, self.config.prefix_sharing);
-        let mut rows: Vec<RowState> = plan
+        let rows: Vec<RowState> = plan
             .rows
             .iter()
             .map(|r| RowState {
@@ -134,50 +140,90 @@ impl Engine {
                 finish: (r.budget == 0).then_some(FinishReason::Length),
             })
             .collect();
-        let mut report = Progress {
+        let report = Progress {
             total_samples: rows.len(),
             finished_samples: rows.iter().filter(|r| r.finish.is_some()).count(),
             ..Progress::default()
         };
-        let mut pool = Pool::new(self.config.prefill_chunk_tokens, self.config.pool_tokens);
-        let mut batch = Batch::default();
-        loop {
-            let free = self.config.max_batch.saturating_sub(batch.live());
-            if free > 0 && !pool.is_exhausted(&plan) {
-                let admitted = pool.take(lm, requests, &plan, free)?;
-                batch.admit(&admitted, &pool, |r| plan.rows[r].first)?;
-                pool.release();
-            }
-            batch.compact()?;
-            if batch.is_empty() {
-                break;
-            }
-            batch.trim()?;
-            let (attended, valid) = batch.occupancy();
-            report.attended_positions += attended;
-            report.valid_positions += valid;
-            let (ids, cache) = batch.step_inputs(lm.device())?;
-            let logits = lm.decode_step(&ids, cache)?;
-            let logits = host_logits(&logits, batch.slots().len(), lm.vocab_size())?;
-            let slots: Vec<_> = batch.slots().to_vec();
-            let choices = sample_rows(&logits, lm.vocab_size(), &slots, &mut rows, params)?;
-            for (s, live, choice) in choices {
-                let row = &mut rows[live.row];
-                report.generated_tokens += 1;
-                match push_token(row, choice, plan.rows[live.row].budget, params, stop) {
-                    Some(finish) => {
-                        row.finish = Some(finish);
-                        report.finished_samples += 1;
-                        batch.finish(s);
-                    }
-                    None => batch.set_next(s, choice.token),
-                }
-            }
-            report.prefill_tokens = pool.prefilled;
-            report.batch_rows = slots.len();
-            progress(report);
+        let mut run = Run {
+            lm,
+            requests,
+            params,
+            stop,
+            plan,
+            rows,
+            report,
+            pool: Pool::new(self.config.prefill_chunk_tokens, self.config.pool_tokens),
+            batch: Batch::default(),
+        };
+        while run.refill(self.config.max_batch)? {
+            run.step()?;
+            progress(run.report);
         }
-        collect(requests, rows)
+        collect(requests, run.rows)
+    }
+}
+
+/// The state of one [`Engine::generate`] call.
+struct Run<'a> {
+    lm: &'a dyn CausalLm,
+    requests: &'a [Request],
+    params: &'a SamplingParams,
+    stop: Option<&'a dyn StopStrings>,
+    plan: Plan,
+    rows: Vec<RowState>,
+    report: Progress,
+    pool: Pool,
+    batch: Batch,
+}
+
+impl Run<'_> {
+    /// Fills free slots from the pool, drops dead ones and trims padding; false when no row is
+    /// left to decode.
+    fn refill(&mut self, max_batch: usize) -> Result<bool> {
+        let free = max_batch.saturating_sub(self.batch.live());
+        if free > 0 && !self.pool.is_exhausted(&self.plan) {
+            let admitted = self.pool.take(self.lm, self.requests, &self.plan, free)?;
+            let plan = &self.plan;
+            self.batch
+                .admit(&admitted, &self.pool, |r| plan.rows[r].first)?;
+            self.pool.release();
+        }
+        self.batch.compact()?;
+        if self.batch.is_empty() {
+            return Ok(false);
+        }
+        self.batch.trim()?;
+        Ok(true)
+    }
+
+    /// One decode step: logits for every row, a token for every row, stop rules.
+    fn step(&mut self) -> Result<()> {
+        let (attended, valid) = self.batch.occupancy();
+        self.report.attended_positions += attended;
+        self.report.valid_positions += valid;
+        let (ids, cache) = self.batch.step_inputs(self.lm.device())?;
+        let logits = self.lm.decode_step(&ids, cache)?; // (B, V)
+        let v = self.lm.vocab_size();
+        let logits = host_logits(&logits, self.batch.slots().len(), v)?;
+        let slots: Vec<_> = self.batch.slots().to_vec();
+        let choices = sample_rows(&logits, v, &slots, &mut self.rows, self.params)?;
+        for (s, live, choice) in choices {
+            let row = &mut self.rows[live.row];
+            self.report.generated_tokens += 1;
+            let budget = self.plan.rows[live.row].budget;
+            match push_token(row, choice, budget, self.params, self.stop) {
+                Some(finish) => {
+                    row.finish = Some(finish);
+                    self.report.finished_samples += 1;
+                    self.batch.finish(s);
+                }
+                None => self.batch.set_next(s, choice.token),
+            }
+        }
+        self.report.prefill_tokens = self.pool.prefilled;
+        self.report.batch_rows = slots.len();
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //!   one [`Sample`] per requested continuation, grouped per request.
 //! - [`StopStrings`]: the hook through which a caller with a tokenizer ends samples on text.
 //! - [`mock::MockLm`]: a weight-free model for tests of this crate and of the trainer.
-//! - [`bench`]: the `vineppo bench generate` throughput benchmark.
+//! - [`bench`](mod@bench): the `vineppo bench generate` throughput benchmark.
 //!
 //! The engine is built for VinePPO's Monte-Carlo value estimates, where most of the work is `K`
 //! continuations from every reasoning-step boundary of every sampled solution: equal and nested

@@ -2,7 +2,9 @@
 //!
 //! # What it computes
 //!
-//! With temperature `T > 0`, scaled logits `s = logits / T` and weights `w_i = exp(s_i − max s)`:
+//! With temperature `T > 0`, scaled logits `s = logits / T` and weights
+//! `w_i = exp(s_i − max s)`, computed as `exp((logits_i − max logits) / T)` so that tiny
+//! temperatures cannot overflow:
 //! 1. *Canonical order*: tokens sorted by weight, descending, ties by token id ascending.
 //! 2. *top-k*: keep the first `k` tokens of that order.
 //! 3. *top-p*: keep the shortest head of the remaining order whose weight reaches
@@ -20,7 +22,7 @@
 //! # Cost: O(V) per row, no sort
 //!
 //! One pass for the maximum, one for the weights (a vectorised `exp`) and their sum. Truncation
-//! only needs the *last* kept token of the canonical order, the boundary ([`select`]): top-k
+//! only needs the *last* kept token of the canonical order, the boundary (module `select`): top-k
 //! finds it with `select_nth_unstable`, top-p with a radix pass over the weights' float bits
 //! followed by a weighted quickselect inside one bucket. Both are O(V) whatever the shape of the
 //! distribution: a near-uniform row of an untrained model costs about what a peaked one does.
@@ -87,8 +89,7 @@ impl Sampler {
             return Ok(greedy(logits, max));
         }
         let t = params.temperature;
-        let m = max / t;
-        weights(logits, t, m, &mut self.weights);
+        weights(logits, t, max, &mut self.weights);
         let w = &self.weights;
         let z = sum(w);
         let v = logits.len();
@@ -108,7 +109,7 @@ impl Sampler {
                 u * mass,
             )
         };
-        let logprob = (logits[token as usize] / t - m) as f64 - z.ln();
+        let logprob = ((logits[token as usize] - max) / t) as f64 - z.ln();
         Ok(Choice {
             token,
             logprob: logprob as f32,

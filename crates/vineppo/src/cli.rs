@@ -50,6 +50,12 @@ pub enum Command {
         #[arg(long, conflicts_with = "config")]
         resume: Option<PathBuf>,
     },
+    /// Benchmarks; results go in BENCHMARKS.md with the command that produced them.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Print the resolved config (defaults, file, then --set overrides) as TOML.
     Config {
         /// Which config kind to resolve.
@@ -223,4 +229,22 @@ pub fn parse_task(s: &str) -> Result<vine_data::TaskKind, String> {
     toml::Value::String(s.to_string())
         .try_into()
         .map_err(|_| format!("unknown task `{s}`: use gsm8k, math, math500 or arith"))
+}
+
+/// `vineppo bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Generation throughput of the engine on a random ~4M-parameter Llama: plain batched
+    /// sampling and VinePPO's P prefixes × K continuations, with and without prefix sharing.
+    Generate {
+        /// Also save the model and scenarios here for `scripts/bench_transformers_generate.py`.
+        #[arg(long)]
+        hf_dir: Option<PathBuf>,
+        /// Only scenarios whose name starts with this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Report the fastest of N runs.
+        #[arg(long, default_value_t = 1)]
+        repeats: usize,
+    },
 }

@@ -47,10 +47,10 @@ fn unusable(x: f32) -> bool {
     x.is_nan() | (x == f32::INFINITY)
 }
 
-/// `out[i] = exp(logits[i] / t − m)`, where `m = max / t` makes every exponent `≤ 0`.
-pub(crate) fn weights(logits: &[f32], t: f32, m: f32, out: &mut Vec<f32>) {
+/// `out[i] = exp((logits[i] − max) / t)`: every exponent is `≤ 0`, whatever `t > 0` is.
+pub(crate) fn weights(logits: &[f32], t: f32, max: f32, out: &mut Vec<f32>) {
     out.clear();
-    out.extend(logits.iter().map(|&l| exp_nonpositive(l / t - m)));
+    out.extend(logits.iter().map(|&l| exp_nonpositive((l - max) / t)));
 }
 
 /// `e^x` for `x ≤ 0` (including -inf), relative error below 2e-7; 0 below -87 (where `e^x`

@@ -23,9 +23,8 @@ fn naive(logits: &[f32], p: &SamplingParams, u: f64) -> Choice {
         };
     }
     let t = p.temperature;
-    let m = max / t;
     let mut w = Vec::new();
-    kernels::weights(logits, t, m, &mut w);
+    kernels::weights(logits, t, max, &mut w);
     let z = kernels::sum(&w);
     let v = logits.len();
     let k = if p.top_k == 0 { v } else { p.top_k.min(v) };
@@ -62,7 +61,7 @@ fn naive(logits: &[f32], p: &SamplingParams, u: f64) -> Choice {
         by_id.sort();
         walk(&w, by_id.into_iter(), u * mass)
     };
-    let logprob = (logits[token as usize] / t - m) as f64 - z.ln();
+    let logprob = ((logits[token as usize] - max) / t) as f64 - z.ln();
     Choice {
         token,
         logprob: logprob as f32,
@@ -171,6 +170,17 @@ fn full_distribution_matches_softmax() {
             "token {tok}: {got} vs {}",
             wi / z
         );
+    }
+}
+
+#[test]
+fn tiny_temperatures_act_like_greedy() {
+    let mut s = Sampler::default();
+    for t in [1e-30f32, 1e-8, 1e-3] {
+        let c = s
+            .sample(&[1e30, 3.0e30, -2.0, 2.9e30], &params(t, 0, 0.9), 0.7)
+            .unwrap();
+        assert_eq!((c.token, c.logprob), (1, 0.0), "T = {t}");
     }
 }
 

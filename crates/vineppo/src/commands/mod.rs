@@ -17,6 +17,22 @@ use crate::report;
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Train { args, resume } => train::run(args, resume),
+        Command::Bench { what } => match what {
+            crate::cli::BenchCommand::Generate {
+                hf_dir,
+                only,
+                repeats,
+            } => {
+                let cfg = vine_rollout::bench::BenchConfig {
+                    hf_dir,
+                    only,
+                    repeats: repeats.max(1),
+                    ..Default::default()
+                };
+                print!("{}", vine_rollout::bench::run(&cfg)?);
+                Ok(())
+            }
+        },
         Command::Sft { args, resume } => {
             let cfg: config::sft::SftConfig = match &resume {
                 Some(dir) => config::load(Some(&dir.join("config.toml")), &args.sets)?,

@@ -136,6 +136,7 @@ pub fn log_scores(m: &mut Metrics, s: &ScoreStats, kept: &[Scored]) {
         s.steps as f64 / kept.len().max(1) as f64,
     );
     m.set("response/episodes", kept.len() as f64);
+    m.set("response/sampled", s.sampled as f64);
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@ impl Trainer {
         m.add_time("update", start);
         self.crash_point(it, "update");
         self.state.optimizer_steps += steps;
+        log_throughput(&mut m, &episodes, self.cfg.ppo.epochs);
         m.set(
             "progress/optimizer_steps",
             self.state.optimizer_steps as f64,
@@ -232,4 +233,25 @@ impl Trainer {
             old_values,
         ))
     }
+}
+
+/// Tokens per second of each stage that processes tokens.
+fn log_throughput(m: &mut Metrics, episodes: &[Episode], epochs: usize) {
+    let rate = |tokens: f64, stage: &str| {
+        tokens
+            / m.get(&format!("timing/{stage}_s"))
+                .unwrap_or(f64::NAN)
+                .max(1e-9)
+    };
+    let generated =
+        m.get("response/length_mean").unwrap_or(0.0) * m.get("response/sampled").unwrap_or(0.0);
+    let trained = episodes.iter().map(|e| e.len() as f64).sum::<f64>() * epochs as f64;
+    let gen = rate(generated, "generate");
+    let mc = m.get("vine/mc_tokens").map(|t| rate(t, "values"));
+    let train = rate(trained, "update");
+    m.set("throughput/gen_tokens_per_s", gen);
+    if let Some(mc) = mc {
+        m.set("throughput/mc_tokens_per_s", mc);
+    }
+    m.set("throughput/train_tokens_per_s", train);
 }
