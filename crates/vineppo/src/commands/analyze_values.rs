@@ -28,8 +28,10 @@ pub struct AnalyzeValuesArgs {
     /// Checkpoint to analyse: `iter_000010` or `10` (default: the latest).
     #[arg(long)]
     pub checkpoint: Option<String>,
-    /// Value states to evaluate (the prompt and step boundaries of sampled trajectories).
-    #[arg(long, default_value_t = 64)]
+    /// Value states to evaluate (the prompt and step boundaries of sampled trajectories). The
+    /// analysis samples about (states + alternatives × ranking-states) × ground-truth rollouts;
+    /// the defaults take a few minutes for the built-in model on a laptop CPU.
+    #[arg(long, default_value_t = 32)]
     pub states: usize,
     /// MC rollouts per state for the ground-truth value (the paper: 256).
     #[arg(long, default_value_t = 256)]
@@ -43,10 +45,10 @@ pub struct AnalyzeValuesArgs {
     /// Fewest distinct next steps for a state to enter the ranking test (the paper: 3).
     #[arg(long, default_value_t = 3)]
     pub min_distinct: usize,
-    /// States used in the ranking test, the first of the evaluated ones (default: all). Each
-    /// costs `alternatives × ground-truth` rollouts.
-    #[arg(long)]
-    pub ranking_states: Option<usize>,
+    /// States used in the ranking test, the first of the evaluated ones (at most --states).
+    /// Each costs about `alternatives × ground-truth` rollouts.
+    #[arg(long, default_value_t = 16)]
+    pub ranking_states: usize,
     /// Sampling temperature of the alternatives (the paper: 1).
     #[arg(long, default_value_t = 1.0)]
     pub alternative_temperature: f64,
@@ -108,7 +110,7 @@ pub fn run(args: AnalyzeValuesArgs) -> Result<()> {
         ks: args.ks,
         alternatives: args.alternatives,
         min_distinct: args.min_distinct,
-        ranking_states: args.ranking_states.unwrap_or(args.states),
+        ranking_states: args.ranking_states.min(args.states),
         alternative_temperature: args.alternative_temperature,
         seed: args.seed,
     };

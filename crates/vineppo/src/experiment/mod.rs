@@ -72,34 +72,24 @@ pub fn run(path: &Path, sets: &[String], options: &Options) -> Result<Outcome> {
     let (mut ran, mut skipped) = (0, 0);
     if !options.report_only {
         for (i, job) in todo.iter().enumerate() {
-            let state = job.run.state(&job.dir)?;
-            if state != RunState::New {
-                job.run.check_saved(&job.dir)?;
-            }
-            let what = match state {
-                RunState::Complete => "complete, skipped".to_string(),
-                RunState::New => "starting".to_string(),
-                RunState::Interrupted { iteration } => {
-                    format!("resuming after iteration {iteration}")
-                }
-            };
-            eprintln!(
-                "[{}/{}] {} seed {}: {what} (`{}`)",
+            let header = format!(
+                "[{}/{}] {} seed {}",
                 i + 1,
                 todo.len(),
                 job.arm.name,
-                job.seed,
-                job.dir.display()
+                job.seed
             );
-            if state == RunState::Complete {
-                skipped += 1;
-                continue;
+            match run_job(job, &header) {
+                Ok(true) => ran += 1,
+                Ok(false) => skipped += 1,
+                Err(e) => {
+                    // Keep what the finished runs show before reporting the failure.
+                    if let Err(r) = report(&plan, &jobs, path) {
+                        tracing::warn!("could not write the report: {r:#}");
+                    }
+                    return Err(e);
+                }
             }
-            job.run
-                .clone()
-                .execute(&job.dir, state)
-                .with_context(|| format!("arm `{}`, seed {}", job.arm.name, job.seed))?;
-            ran += 1;
         }
     }
     let (report, summary) = report(&plan, &jobs, path)?;
@@ -109,6 +99,28 @@ pub fn run(path: &Path, sets: &[String], options: &Options) -> Result<Outcome> {
         ran,
         skipped,
     })
+}
+
+/// Trains or resumes one run unless it is complete; returns whether it ran.
+fn run_job(job: &Job<'_>, header: &str) -> Result<bool> {
+    let state = job.run.state(&job.dir)?;
+    if state != RunState::New {
+        job.run.check_saved(&job.dir)?;
+    }
+    let what = match state {
+        RunState::Complete => "complete, skipped".to_string(),
+        RunState::New => "starting".to_string(),
+        RunState::Interrupted { iteration } => format!("resuming after iteration {iteration}"),
+    };
+    eprintln!("{header}: {what} (`{}`)", job.dir.display());
+    if state == RunState::Complete {
+        return Ok(false);
+    }
+    job.run
+        .clone()
+        .execute(&job.dir, state)
+        .with_context(|| format!("arm `{}`, seed {}", job.arm.name, job.seed))?;
+    Ok(true)
 }
 
 /// Resolves and validates every (arm, seed) before anything runs.

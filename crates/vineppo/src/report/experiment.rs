@@ -200,7 +200,14 @@ pub fn write_experiment_report(
     intro(&mut md, arms, band);
     accuracy_table(&mut md, &summary);
     efficiency_table(&mut md, &summary);
-    let charts: [(&str, &str, &str, fn(&SeedPoint) -> f64); 4] = [
+    /// File stem, title, x label, x coordinate of a point.
+    type Chart = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&SeedPoint) -> f64,
+    );
+    let charts: [Chart; 4] = [
         (
             "accuracy_vs_steps",
             "Held-out accuracy vs gradient steps",
