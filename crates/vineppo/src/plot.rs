@@ -137,25 +137,7 @@ pub fn band_chart(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
-    for (i, s) in series.iter().enumerate() {
-        let band: Vec<(f64, f64, f64)> = s
-            .band
-            .iter()
-            .copied()
-            .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite())
-            .collect();
-        if band.len() >= 2 {
-            let outline: Vec<(f64, f64)> = band
-                .iter()
-                .map(|b| (b.0, b.2))
-                .chain(band.iter().rev().map(|b| (b.0, b.1)))
-                .collect();
-            let fill = color(i).mix(0.18).filled();
-            chart
-                .draw_series(std::iter::once(Polygon::new(outline, fill)))
-                .map_err(err)?;
-        }
-    }
+    draw_bands(&mut chart, series)?;
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
         let pts: Vec<(f64, f64)> = s.line.points.iter().copied().filter(finite).collect();
@@ -172,6 +154,35 @@ pub fn band_chart(
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(err)
+}
+
+/// Shades each series' band (translucent, in its colour) as one polygon: upper edge left to
+/// right, lower edge back.
+fn draw_bands<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    series: &[BandSeries],
+) -> Result<()> {
+    for (i, s) in series.iter().enumerate() {
+        let band: Vec<(f64, f64, f64)> = s
+            .band
+            .iter()
+            .copied()
+            .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite())
+            .collect();
+        if band.len() < 2 {
+            continue;
+        }
+        let outline: Vec<(f64, f64)> = band
+            .iter()
+            .map(|b| (b.0, b.2))
+            .chain(band.iter().rev().map(|b| (b.0, b.1)))
+            .collect();
+        let fill = color(i).mix(0.18).filled();
+        chart
+            .draw_series(std::iter::once(Polygon::new(outline, fill)))
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 fn draw_legend<'a, DB: DrawingBackend + 'a>(

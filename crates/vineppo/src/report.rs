@@ -7,6 +7,7 @@
 //! [`experiment`] lays those out for `vineppo experiment`.
 
 pub mod aggregate;
+pub mod arms;
 pub mod experiment;
 
 use std::fmt::Write as _;

@@ -22,6 +22,9 @@ pub struct Critic<'a> {
 
 impl StateValues for Critic<'_> {
     fn values(&self, prefixes: &[Vec<u32>]) -> Result<Vec<f32>> {
+        if prefixes.iter().any(Vec::is_empty) {
+            anyhow::bail!("a state has no tokens; every state starts with its prompt");
+        }
         // Similar lengths share a forward pass; results go back to the caller's order.
         let mut order: Vec<usize> = (0..prefixes.len()).collect();
         order.sort_by_key(|&i| prefixes[i].len());
@@ -29,10 +32,7 @@ impl StateValues for Critic<'_> {
         let device = self.model.backbone.device();
         for part in order.chunks(self.chunk.max(1)) {
             let b = part.len();
-            let l = part.iter().map(|&i| prefixes[i].len()).max().unwrap_or(0);
-            if l == 0 {
-                anyhow::bail!("a state has no tokens");
-            }
+            let l = part.iter().map(|&i| prefixes[i].len()).max().unwrap_or(1);
             // Right padding: causal attention never looks at the padding after a row's tokens.
             let mut ids = vec![0u32; b * l];
             for (row, &i) in part.iter().enumerate() {

@@ -32,6 +32,7 @@
 pub mod alternatives;
 pub mod critic;
 pub mod ranking;
+pub mod report;
 pub mod scoring;
 pub mod states;
 pub mod summary;

@@ -64,29 +64,30 @@ pub fn rank(
         .filter(|(_, o)| o.len() >= settings.min_distinct)
         .map(|(s, o)| (*s, o))
         .collect();
-    // Rollouts only for steps that do not end the response.
-    let mut prefixes = Vec::new();
-    let mut owners = Vec::new();
-    let mut all = Vec::new();
+    value_steps(inputs, settings, kept)
+}
+
+/// Ground truth, critic and K-MC values of every step: the state after the step is rolled out
+/// M times unless the step ends the response (then its reward is its value).
+fn value_steps(
+    inputs: &Inputs<'_>,
+    settings: &Settings,
+    kept: Vec<(&State, Vec<NextStep>)>,
+) -> Result<Vec<RankedState>> {
+    let (mut rolled, mut owners, mut all) = (Vec::new(), Vec::new(), Vec::new());
     for (s, steps) in &kept {
         for step in steps {
             let mut p = s.prefix.clone();
             p.extend_from_slice(&step.tokens);
             if step.terminal_reward.is_none() {
-                prefixes.push(p.clone());
+                rolled.push(p.clone());
                 owners.push((*s).clone());
             }
             all.push(p);
         }
     }
-    let mut returns = ground_truth(
-        inputs,
-        settings,
-        &owners,
-        &prefixes,
-        STAGE_ALTERNATIVE_VALUES,
-    )?
-    .into_iter();
+    let stage = STAGE_ALTERNATIVE_VALUES;
+    let mut returns = ground_truth(inputs, settings, &owners, &rolled, stage)?.into_iter();
     let critic = match inputs.critic {
         Some(c) if !all.is_empty() => Some(c.values(&all)?),
         _ => None,
@@ -105,13 +106,7 @@ pub fn rank(
             alternatives.push(Alternative {
                 truth: mean(&r),
                 critic: critic.as_ref().map(|c| f64::from(c[index])),
-                mc: mc_estimates(
-                    &r,
-                    &settings.ks,
-                    settings.seed,
-                    STAGE_ALTERNATIVE_VALUES,
-                    index,
-                ),
+                mc: mc_estimates(&r, &settings.ks, settings.seed, stage, index),
                 step,
             });
             index += 1;

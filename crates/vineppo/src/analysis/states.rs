@@ -16,7 +16,7 @@ use vine_rollout::Request;
 use super::{Inputs, Settings};
 use crate::seeds::{seed_for, Purpose};
 use crate::text::{encode_prompt, TextStops};
-use crate::train::episodes::{score, Rollout};
+use crate::train::episodes::{score, Rollout, ScoreStats, Scored};
 use crate::train::values::EngineRollouts;
 
 /// Seed streams of the analysis (the `iteration` coordinate of [`Purpose::Analysis`] seeds).
@@ -58,12 +58,11 @@ pub struct TrajectoryStats {
     pub states_found: usize,
 }
 
-/// Samples trajectories and returns a seeded subset of `settings.states` of their value states,
-/// in first-appearance order.
-pub fn sample_states(
+/// One response per picked training problem, scored as a training iteration scores them.
+fn sample_trajectories(
     inputs: &Inputs<'_>,
     settings: &Settings,
-) -> Result<(Vec<State>, TrajectoryStats)> {
+) -> Result<(Vec<Scored>, ScoreStats)> {
     let task = inputs.task;
     let seed = settings.seed;
     let picks = vine_data::iteration_sample(task.train().len(), seed, 0, settings.states);
@@ -75,11 +74,8 @@ pub fn sample_states(
         .iter()
         .enumerate()
         .map(|(g, p)| {
-            Request::new(
-                p.clone(),
-                1,
-                seed_for(seed, Purpose::Analysis, STAGE_TRAJECTORIES, g as u64),
-            )
+            let s = seed_for(seed, Purpose::Analysis, STAGE_TRAJECTORIES, g as u64);
+            Request::new(p.clone(), 1, s)
         })
         .collect();
     let stops = TextStops::new(inputs.tokenizer, &inputs.stop_strings);
@@ -92,20 +88,29 @@ pub fn sample_states(
         &mut |p| bar.update(p),
     )?;
     drop(bar);
-    let rollouts: Vec<Rollout> = out
-        .into_iter()
-        .zip(picks.iter().zip(prompts))
-        .enumerate()
-        .flat_map(|(g, (samples, (&example, prompt)))| {
-            samples.into_iter().map(move |sample| Rollout {
+    let mut rollouts = Vec::with_capacity(picks.len());
+    for (g, (samples, (&example, prompt))) in
+        out.into_iter().zip(picks.iter().zip(prompts)).enumerate()
+    {
+        for sample in samples {
+            rollouts.push(Rollout {
                 example,
                 group: g,
                 prompt: prompt.clone(),
                 sample,
-            })
-        })
-        .collect();
-    let (scored, counts) = score(rollouts, task, inputs.tokenizer, inputs.eos)?;
+            });
+        }
+    }
+    score(rollouts, task, inputs.tokenizer, inputs.eos)
+}
+
+/// Samples trajectories and returns a seeded subset of `settings.states` of their value states,
+/// in first-appearance order.
+pub fn sample_states(
+    inputs: &Inputs<'_>,
+    settings: &Settings,
+) -> Result<(Vec<State>, TrajectoryStats)> {
+    let (scored, counts) = sample_trajectories(inputs, settings)?;
     let episodes: Vec<Episode> = scored.iter().map(|s| s.episode.clone()).collect();
     let vs = value_states(&episodes, None);
     let mut states: Vec<State> = vs
@@ -127,10 +132,8 @@ pub fn sample_states(
         states_found: states.len(),
     };
     if states.len() > settings.states {
-        let order = vine_rl::batch::shuffled(
-            states.len(),
-            seed_for(seed, Purpose::Analysis, STAGE_SUBSET, 0),
-        );
+        let seed = seed_for(settings.seed, Purpose::Analysis, STAGE_SUBSET, 0);
+        let order = vine_rl::batch::shuffled(states.len(), seed);
         let mut keep: Vec<usize> = order[..settings.states].to_vec();
         keep.sort_unstable();
         states = keep.into_iter().map(|i| states[i].clone()).collect();

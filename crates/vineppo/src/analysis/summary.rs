@@ -1,10 +1,7 @@
-//! The analysis' outputs: `summary.json` (every number), `report.md`, `plots/*.svg`, and
-//! `states.jsonl` / `ranking.jsonl` with each state's text, ground truth and predictions.
-//!
-//! Plots: MAE by step index per predictor (paper Fig. 7), predicted against true values (the
-//! critic's bias, Fig. 8), and top-1 accuracy per predictor next to chance (Fig. 6).
+//! The analysis' numbers: `summary.json` (errors by predictor and step, ranking accuracies,
+//! chance) and `states.jsonl` / `ranking.jsonl` with each state's text, ground truth and
+//! predictions. [`super::report`] lays the summary out as `report.md` and plots.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -16,7 +13,6 @@ use vine_model::Tokenizer;
 use super::scoring::{chance_top1, errors_by_step, informative, pairwise, top1, ErrorStats};
 use super::states::TrajectoryStats;
 use super::{Settings, ValueAnalysis};
-use crate::plot::{bar_chart, line_chart, scatter_chart, BarGroup, Series};
 
 /// A value predictor under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +24,16 @@ pub enum Predictor {
 }
 
 impl Predictor {
-    fn name(self, ks: &[usize]) -> String {
+    /// `critic` or `mc_kK`.
+    pub fn name(self, ks: &[usize]) -> String {
         match self {
             Predictor::Critic => "critic".into(),
             Predictor::Mc(i) => format!("mc_k{}", ks[i]),
         }
     }
 
-    fn pick(self, critic: Option<f64>, mc: &[f64]) -> Option<f64> {
+    /// This predictor's value among a state's predictions.
+    pub fn pick(self, critic: Option<f64>, mc: &[f64]) -> Option<f64> {
         match self {
             Predictor::Critic => critic,
             Predictor::Mc(i) => mc.get(i).copied(),
@@ -133,62 +131,59 @@ pub fn predictors(a: &ValueAnalysis) -> Vec<Predictor> {
         .collect()
 }
 
-/// Computes every number of the summary.
-pub fn summarize(a: &ValueAnalysis, source: Source) -> Summary {
-    let ks = &a.settings.ks;
+fn errors(a: &ValueAnalysis, p: Predictor) -> PredictorErrors {
     let truth: Vec<f64> = a.states.iter().map(|s| s.truth).collect();
     let steps: Vec<usize> = a.states.iter().map(|s| s.state.step).collect();
-    let preds = predictors(a);
-    let errors = preds
+    let pred: Vec<f64> = a
+        .states
         .iter()
-        .map(|&p| {
-            let pred: Vec<f64> = a
-                .states
-                .iter()
-                .map(|s| p.pick(s.critic, &s.mc).unwrap_or(f64::NAN))
-                .collect();
-            let (overall, by_step) = errors_by_step(&truth, &pred, &steps);
-            PredictorErrors {
-                name: p.name(ks),
-                overall,
-                by_step: by_step
-                    .into_iter()
-                    .map(|(step, errors)| StepErrors { step, errors })
-                    .collect(),
-            }
-        })
+        .map(|s| p.pick(s.critic, &s.mc).unwrap_or(f64::NAN))
         .collect();
-    let informative_states: Vec<_> = a
-        .ranked
+    let (overall, by_step) = errors_by_step(&truth, &pred, &steps);
+    PredictorErrors {
+        name: p.name(&a.settings.ks),
+        overall,
+        by_step: by_step
+            .into_iter()
+            .map(|(step, errors)| StepErrors { step, errors })
+            .collect(),
+    }
+}
+
+/// Ranked states whose alternatives differ in ground truth: `(index, truth per alternative)`.
+fn informative_states(a: &ValueAnalysis) -> Vec<(usize, Vec<f64>)> {
+    a.ranked
         .iter()
         .map(|r| r.alternatives.iter().map(|x| x.truth).collect::<Vec<f64>>())
         .enumerate()
         .filter(|(_, t)| informative(t))
-        .collect();
-    let ranking = preds
-        .iter()
-        .map(|&p| {
-            let (mut t1, mut pw) = (Vec::new(), Vec::new());
-            for (i, truth) in &informative_states {
-                let alts = &a.ranked[*i].alternatives;
-                let pred: Vec<f64> = alts
-                    .iter()
-                    .map(|x| p.pick(x.critic, &x.mc).unwrap_or(f64::NAN))
-                    .collect();
-                t1.push(top1(truth, &pred));
-                pw.extend(pairwise(truth, &pred));
-            }
-            PredictorRanking {
-                name: p.name(ks),
-                top1: mean_of(&t1),
-                pairwise: mean_of(&pw),
-            }
-        })
-        .collect();
-    let chance: Vec<f64> = informative_states
-        .iter()
-        .map(|(_, t)| chance_top1(t))
-        .collect();
+        .collect()
+}
+
+fn ranking(a: &ValueAnalysis, p: Predictor, states: &[(usize, Vec<f64>)]) -> PredictorRanking {
+    let (mut t1, mut pw) = (Vec::new(), Vec::new());
+    for (i, truth) in states {
+        let pred: Vec<f64> = a.ranked[*i]
+            .alternatives
+            .iter()
+            .map(|x| p.pick(x.critic, &x.mc).unwrap_or(f64::NAN))
+            .collect();
+        t1.push(top1(truth, &pred));
+        pw.extend(pairwise(truth, &pred));
+    }
+    PredictorRanking {
+        name: p.name(&a.settings.ks),
+        top1: mean_of(&t1),
+        pairwise: mean_of(&pw),
+    }
+}
+
+/// Computes every number of the summary.
+pub fn summarize(a: &ValueAnalysis, source: Source) -> Summary {
+    let preds = predictors(a);
+    let informative = informative_states(a);
+    let truth: Vec<f64> = a.states.iter().map(|s| s.truth).collect();
+    let chance: Vec<f64> = informative.iter().map(|(_, t)| chance_top1(t)).collect();
     let alts: Vec<f64> = a
         .ranked
         .iter()
@@ -200,13 +195,13 @@ pub fn summarize(a: &ValueAnalysis, source: Source) -> Summary {
         trajectories: a.trajectories,
         states: a.states.len(),
         truth_mean: mean_of(&truth).unwrap_or(0.0),
-        errors,
+        errors: preds.iter().map(|&p| errors(a, p)).collect(),
         ranking_states_tried: a.ranking_tried,
         ranking_states_kept: a.ranked.len(),
-        ranking_states_informative: informative_states.len(),
+        ranking_states_informative: informative.len(),
         mean_alternatives: mean_of(&alts),
         chance_top1: mean_of(&chance),
-        ranking,
+        ranking: preds.iter().map(|&p| ranking(a, p, &informative)).collect(),
         seconds: a.seconds,
     }
 }
@@ -223,8 +218,9 @@ pub fn write(
     std::fs::create_dir_all(&plots).with_context(|| format!("creating `{}`", plots.display()))?;
     let s = summarize(a, source);
     write_details(a, tokenizer, task, out_dir)?;
-    write_plots(a, &s, &plots)?;
-    crate::atomic::write_file(&out_dir.join("report.md"), markdown(&s).as_bytes())?;
+    super::report::write_plots(a, &s, &plots)?;
+    let md = super::report::markdown(&s);
+    crate::atomic::write_file(&out_dir.join("report.md"), md.as_bytes())?;
     let json = serde_json::to_string_pretty(&s).context("serialising summary.json")?;
     crate::atomic::write_file(&out_dir.join("summary.json"), json.as_bytes())?;
     Ok(s)
@@ -277,168 +273,4 @@ fn write_details(a: &ValueAnalysis, tk: &Tokenizer, task: &Task, out_dir: &Path)
         ranking.push_str(&format!("{line}\n"));
     }
     crate::atomic::write_file(&out_dir.join("ranking.jsonl"), ranking.as_bytes())
-}
-
-fn write_plots(a: &ValueAnalysis, s: &Summary, plots: &Path) -> Result<()> {
-    let by_step: Vec<Series> = s
-        .errors
-        .iter()
-        .map(|e| Series {
-            label: e.name.clone(),
-            points: e
-                .by_step
-                .iter()
-                .map(|b| (b.step as f64, b.errors.mae))
-                .collect(),
-        })
-        .collect();
-    line_chart(
-        &plots.join("mae_by_step.svg"),
-        "Value error by reasoning step",
-        "step index (0 = prompt)",
-        "mean absolute error",
-        &by_step,
-    )?;
-    let preds = predictors(a);
-    let shown: Vec<Predictor> = preds
-        .iter()
-        .copied()
-        .filter(|p| *p == Predictor::Critic || Some(p) == preds.last())
-        .collect();
-    let scatter: Vec<Series> = shown
-        .iter()
-        .map(|&p| Series {
-            label: p.name(&a.settings.ks),
-            points: a
-                .states
-                .iter()
-                .filter_map(|e| Some((e.truth, p.pick(e.critic, &e.mc)?)))
-                .collect(),
-        })
-        .collect();
-    scatter_chart(
-        &plots.join("predicted_vs_truth.svg"),
-        "Predicted vs ground-truth values",
-        "ground truth",
-        "prediction",
-        &scatter,
-        true,
-    )?;
-    let mut cats: Vec<String> = s.ranking.iter().map(|r| r.name.clone()).collect();
-    let mut values: Vec<f64> = s.ranking.iter().map(|r| r.top1.unwrap_or(0.0)).collect();
-    cats.push("chance".into());
-    values.push(s.chance_top1.unwrap_or(0.0));
-    bar_chart(
-        &plots.join("top1.svg"),
-        "Picking the best next step (top-1 accuracy)",
-        "top-1 accuracy",
-        &cats,
-        &[BarGroup {
-            label: "top-1".into(),
-            values,
-        }],
-    )
-}
-
-fn num(x: Option<f64>, digits: usize) -> String {
-    x.map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "–".into())
-}
-
-fn markdown(s: &Summary) -> String {
-    let mut md = String::new();
-    let src = &s.source;
-    let _ = writeln!(
-        md,
-        "# Value-estimate analysis{}{}\n",
-        src.run
-            .as_ref()
-            .map(|r| format!(": `{}`", r.display()))
-            .unwrap_or_default(),
-        src.checkpoint
-            .as_ref()
-            .map(|c| format!(" at `{c}`"))
-            .unwrap_or_default()
-    );
-    let t = &s.trajectories;
-    let _ = writeln!(
-        md,
-        "{} states from {} trajectories of the checkpoint's policy on training problems \
-         (mean reward {:.3}, {:.1} steps; {} distinct states found). Ground truth: the mean of \
-         {} MC rollouts per state (mean value {:.3}). K-MC estimates are K of those returns drawn \
-         without replacement.\n",
-        s.states,
-        t.kept,
-        t.mean_reward,
-        t.mean_steps,
-        t.states_found,
-        s.settings.ground_truth,
-        s.truth_mean
-    );
-    let steps: Vec<usize> = {
-        let mut v: Vec<usize> = s
-            .errors
-            .iter()
-            .flat_map(|e| e.by_step.iter().map(|x| x.step))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let _ = writeln!(md, "## Mean absolute error against the ground truth\n");
-    let head: Vec<String> = steps.iter().map(|st| format!("step {st}")).collect();
-    let _ = writeln!(md, "| predictor | MAE | bias | {} |", head.join(" | "));
-    let _ = writeln!(md, "| --- | ---: | ---: |{}", " ---: |".repeat(steps.len()));
-    for e in &s.errors {
-        let cells: Vec<String> = steps
-            .iter()
-            .map(|st| {
-                let x = e.by_step.iter().find(|b| b.step == *st);
-                x.map(|b| format!("{:.3} ({})", b.errors.mae, b.errors.states))
-                    .unwrap_or_else(|| "–".into())
-            })
-            .collect();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
-            e.name,
-            num(e.overall.map(|o| o.mae), 3),
-            num(e.overall.map(|o| o.bias), 3),
-            cells.join(" | ")
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\nBy step: MAE (states). Bias is the mean of prediction − truth.\n\n\
-         ![MAE by step](plots/mae_by_step.svg)\n\n![Predicted vs truth](plots/predicted_vs_truth.svg)\n"
-    );
-    let _ = writeln!(
-        md,
-        "## Ranking alternative next steps\n\n{} states tried with {} continuations each at \
-         temperature {}; {} had at least {} distinct next steps (mean {}), of which {} have \
-         alternatives that differ in ground truth and enter the averages.\n",
-        s.ranking_states_tried,
-        s.settings.alternatives,
-        s.settings.alternative_temperature,
-        s.ranking_states_kept,
-        s.settings.min_distinct,
-        num(s.mean_alternatives, 1),
-        s.ranking_states_informative
-    );
-    let _ = writeln!(
-        md,
-        "| predictor | top-1 | pairwise |\n| --- | ---: | ---: |"
-    );
-    for r in &s.ranking {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} |",
-            r.name,
-            num(r.top1, 3),
-            num(r.pairwise, 3)
-        );
-    }
-    let _ = writeln!(md, "| chance | {} | 0.500 |", num(s.chance_top1, 3));
-    let _ = writeln!(md, "\n![Top-1 accuracy](plots/top1.svg)");
-    md
 }

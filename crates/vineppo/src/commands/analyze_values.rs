@@ -98,80 +98,80 @@ fn checkpoint_dir(run: &Path, cfg: &TrainConfig, name: Option<&str>) -> Result<(
     }
 }
 
+impl AnalyzeValuesArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            states: self.states,
+            ground_truth: self.ground_truth,
+            ks: self.ks.clone(),
+            alternatives: self.alternatives,
+            min_distinct: self.min_distinct,
+            ranking_states: self.ranking_states.min(self.states),
+            alternative_temperature: self.alternative_temperature,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The checkpoint's critic, when it has one (`critic/` with a value head).
+fn load_critic(ck_dir: &Path, cfg: &TrainConfig) -> Result<Option<ValueModel>> {
+    let dir = ck_dir.join("critic");
+    if !dir.join(vine_model::value::VALUE_HEAD_FILE).is_file() {
+        return Ok(None);
+    }
+    let opts = LoadOptions {
+        dtype: dtype(cfg.model.dtype),
+        device: device(&cfg.model.device)?,
+        trainable: false,
+    };
+    let seed = seed_for(cfg.run.seed, Purpose::Init, 0, 0);
+    let model = ValueModel::load(&dir, &opts, seed)
+        .with_context(|| format!("loading the critic from `{}`", dir.display()))?;
+    Ok(Some(model))
+}
+
 /// Runs `vineppo analyze-values`.
 pub fn run(args: AnalyzeValuesArgs) -> Result<()> {
     let cfg: TrainConfig = config::load(Some(&args.run.join("config.toml")), &[])
         .with_context(|| format!("`{}` is not a vineppo training run", args.run.display()))?;
     let (ck_dir, iteration) = checkpoint_dir(&args.run, &cfg, args.checkpoint.as_deref())?;
-    let ck_name = Checkpointer::name(iteration);
-    let settings = Settings {
-        states: args.states,
-        ground_truth: args.ground_truth,
-        ks: args.ks,
-        alternatives: args.alternatives,
-        min_distinct: args.min_distinct,
-        ranking_states: args.ranking_states.min(args.states),
-        alternative_temperature: args.alternative_temperature,
-        seed: args.seed,
-    };
+    let settings = args.settings();
     settings.validate()?;
     let dev = device(&cfg.model.device)?;
-    let dt = dtype(cfg.model.dtype);
-    let policy = load_model(&ck_dir.join("policy"), &dev, dt, false)?;
-    let critic_dir = ck_dir.join("critic");
-    let critic_model = if critic_dir
-        .join(vine_model::value::VALUE_HEAD_FILE)
-        .is_file()
-    {
-        let opts = LoadOptions {
-            dtype: dt,
-            device: dev.clone(),
-            trainable: false,
-        };
-        let seed = seed_for(cfg.run.seed, Purpose::Init, 0, 0);
-        Some(
-            ValueModel::load(&critic_dir, &opts, seed)
-                .with_context(|| format!("loading the critic from `{}`", critic_dir.display()))?,
-        )
-    } else {
-        None
-    };
+    let policy = load_model(&ck_dir.join("policy"), &dev, dtype(cfg.model.dtype), false)?;
+    let critic_model = load_critic(&ck_dir, &cfg)?;
     let critic = critic_model.as_ref().map(|model| Critic {
         model,
         chunk: cfg.ppo.micro_batch_size,
     });
+    let tokenizer = &policy.tokenizer;
+    // The training problems the run trains on: over-long prompts dropped as the trainer does.
     let mut task = load_task(&cfg.task)?;
     task.drop_long_prompts(cfg.rollout.max_prompt_tokens, |q| {
-        policy
-            .tokenizer
+        tokenizer
             .encode(q, false)
-            .map(|v| v.len() + 1)
-            .unwrap_or(usize::MAX)
+            .map_or(usize::MAX, |v| v.len() + 1)
     });
-    let eos = policy
-        .tokenizer
-        .eos_id()
-        .context("the tokenizer defines no EOS token")?;
     let engine = Engine::new(EngineConfig {
         max_batch: args.max_batch.unwrap_or(cfg.run.max_batch),
         ..EngineConfig::default()
     })?;
+    let max_positions = policy.model.config().max_position_embeddings;
     let inputs = Inputs {
         policy: &policy.model,
         critic: critic.as_ref().map(|c| c as &dyn StateValues),
-        tokenizer: &policy.tokenizer,
+        tokenizer,
         task: &task,
         engine: &engine,
-        sampling: sampling_params(
-            &cfg,
-            policy.model.config().max_position_embeddings,
-            policy.tokenizer.stop_ids(),
-        ),
+        sampling: sampling_params(&cfg, max_positions, tokenizer.stop_ids()),
         stop_strings: stop_strings(&cfg, &task),
-        eos,
+        eos: tokenizer
+            .eos_id()
+            .context("the tokenizer defines no EOS token")?,
         bars: Bars::new(true),
     };
     let analysis = analyze(&inputs, &settings)?;
+    let ck_name = Checkpointer::name(iteration);
     let out = args
         .out
         .unwrap_or_else(|| args.run.join("analysis").join(format!("values-{ck_name}")));
@@ -181,31 +181,32 @@ pub fn run(args: AnalyzeValuesArgs) -> Result<()> {
         iteration: Some(iteration),
         method: Some(config::method_name(&cfg.credit).to_string()),
     };
-    let s = summary::write(&analysis, source, &policy.tokenizer, &task, &out)?;
+    let s = summary::write(&analysis, source, tokenizer, &task, &out)?;
+    print_summary(&s);
+    println!("{}", out.join("report.md").display());
+    Ok(())
+}
+
+fn print_summary(s: &summary::Summary) {
+    let num = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
     for e in &s.errors {
-        let mae = e
-            .overall
-            .map(|o| format!("{:.3}", o.mae))
-            .unwrap_or_else(|| "–".into());
         let top1 = s
             .ranking
             .iter()
             .find(|r| r.name == e.name)
             .and_then(|r| r.top1);
-        let top1 = top1
-            .map(|t| format!("{t:.3}"))
-            .unwrap_or_else(|| "–".into());
-        eprintln!("{:>8}: MAE {mae}, top-1 {top1}", e.name);
+        eprintln!(
+            "{:>8}: MAE {}, top-1 {}",
+            e.name,
+            num(e.overall.map(|o| o.mae)),
+            num(top1)
+        );
     }
     eprintln!(
         "  chance: top-1 {} over {} ranked states; {} states in {:.1} s",
-        s.chance_top1
-            .map(|c| format!("{c:.3}"))
-            .unwrap_or_else(|| "–".into()),
+        num(s.chance_top1),
         s.ranking_states_informative,
         s.states,
         s.seconds
     );
-    println!("{}", out.join("report.md").display());
-    Ok(())
 }

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::report::experiment::{write_experiment_report, ArmRuns, ExperimentSummary};
+use crate::report::arms::{ArmRuns, ExperimentSummary};
+use crate::report::experiment::write_experiment_report;
 use crate::report::load_run;
 use arm::{PreparedRun, RunState};
 use plan::{Arm, Plan};
