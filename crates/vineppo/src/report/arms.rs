@@ -65,6 +65,8 @@ pub struct ArmSummary {
     pub name: String,
     /// Every run found.
     pub runs: Vec<SeedSummary>,
+    /// Seeds the experiment asks for.
+    pub seeds: usize,
     /// Last held-out pass@1 over seeds.
     pub final_pass1: Option<Spread>,
     /// The best point of the mean curve.
@@ -167,5 +169,6 @@ fn arm_summary(a: &ArmRuns, curve: Vec<SeedPoint>, reach: Option<Reach>) -> ArmS
         value_time_share: mean(per_seed(&value_time_share)),
         curve,
         runs,
+        seeds: a.seeds.len(),
     }
 }

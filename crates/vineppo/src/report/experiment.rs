@@ -168,7 +168,7 @@ fn intro(md: &mut String, arms: &[ArmRuns], band: Band) {
 
 fn accuracy_table(md: &mut String, s: &ExperimentSummary) {
     let _ = writeln!(md, "## Final held-out accuracy\n");
-    let _ = writeln!(md, "| arm | runs | final pass@1, mean ± std | per seed | peak of the mean curve | KL at end | train s / iteration | value estimation |");
+    let _ = writeln!(md, "| arm | finished runs | final pass@1, mean ± std | per seed | peak of the mean curve | KL at end | train s / iteration | value estimation |");
     let _ = writeln!(md, "| --- | ---: | --- | --- | --- | ---: | ---: | ---: |");
     for a in &s.arms {
         let done = a.runs.iter().filter(|r| r.complete).count();
@@ -194,7 +194,7 @@ fn accuracy_table(md: &mut String, s: &ExperimentSummary) {
             md,
             "| {} | {done}/{} | {} | {} | {} | {} | {} | {} |",
             a.name,
-            a.runs.len(),
+            a.seeds,
             or_dash(fin),
             seeds.join(", "),
             or_dash(peak),
