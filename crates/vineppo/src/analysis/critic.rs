@@ -12,6 +12,28 @@ pub trait StateValues {
     fn values(&self, prefixes: &[Vec<u32>]) -> Result<Vec<f32>>;
 }
 
+/// `critic`'s values of `prefixes`, checked to be one per prefix; `None` without a critic.
+pub fn predict(
+    critic: Option<&dyn StateValues>,
+    prefixes: &[Vec<u32>],
+) -> Result<Option<Vec<f32>>> {
+    let Some(c) = critic else {
+        return Ok(None);
+    };
+    if prefixes.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let v = c.values(prefixes)?;
+    if v.len() != prefixes.len() {
+        anyhow::bail!(
+            "the critic returned {} values for {} states",
+            v.len(),
+            prefixes.len()
+        );
+    }
+    Ok(Some(v))
+}
+
 /// A trained critic, evaluated `chunk` prefixes at a time.
 pub struct Critic<'a> {
     /// Backbone + value head.

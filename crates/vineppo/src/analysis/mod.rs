@@ -158,10 +158,7 @@ pub fn analyze(inputs: &Inputs<'_>, settings: &Settings) -> Result<ValueAnalysis
     }
     let prefixes: Vec<Vec<u32>> = states.iter().map(|s| s.prefix.clone()).collect();
     let returns = states::ground_truth(inputs, settings, &states, &prefixes, states::STAGE_STATES)?;
-    let critic = match inputs.critic {
-        Some(c) => Some(c.values(&prefixes)?),
-        None => None,
-    };
+    let critic = critic::predict(inputs.critic, &prefixes)?;
     let evaluated: Vec<Evaluated> = states
         .iter()
         .zip(&returns)

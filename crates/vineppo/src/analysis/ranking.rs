@@ -88,10 +88,7 @@ fn value_steps(
     }
     let stage = STAGE_ALTERNATIVE_VALUES;
     let mut returns = ground_truth(inputs, settings, &owners, &rolled, stage)?.into_iter();
-    let critic = match inputs.critic {
-        Some(c) if !all.is_empty() => Some(c.values(&all)?),
-        _ => None,
-    };
+    let critic = super::critic::predict(inputs.critic, &all)?;
     let mut index = 0;
     let mut ranked = Vec::with_capacity(kept.len());
     for (s, steps) in kept {
