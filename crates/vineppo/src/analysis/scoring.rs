@@ -13,7 +13,9 @@
 //! - **Chance** ([`chance_top1`]): the expected accuracy of a uniform pick, the number of truly
 //!   best alternatives over the number of alternatives (1/5 with five distinct values).
 //! - **Pairwise** ([`pairwise`]): over pairs with different ground truth, the share the predictor
-//!   orders the same way (a predicted tie counts one half). The reference logs this variant.
+//!   orders the same way (a predicted tie counts one half), so a constant predictor scores ½.
+//!   Deviation: the reference logs `(gt_i − gt_j)(pred_i − pred_j) > 0` over all pairs, which
+//!   counts every tie, in truth or prediction, as wrong.
 //! - Only *informative* states ([`informative`]) enter the ranking averages: states whose
 //!   alternatives do not all have the same ground-truth value. When every alternative is equally
 //!   good (all 0 is common for a weak model) any pick is right and the state says nothing.
