@@ -108,6 +108,8 @@ pub enum Command {
         /// Print JSON (ids, log-probs, text, finish reason per sample).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        placement: crate::session::DeviceArgs,
     },
     /// Per-token log-probabilities of a text under a model.
     Logprobs {
@@ -129,6 +131,8 @@ pub enum Command {
         /// Print `{"ids", "logprobs", "last_logits"}` as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        placement: crate::session::DeviceArgs,
     },
     /// Evaluate a model on a task: pass@1 (mean over n samples), majority vote, pass@n.
     Eval {
@@ -168,6 +172,8 @@ pub enum Command {
         /// Write a JSON report with per-problem samples, extracted answers and verdicts.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        placement: crate::session::DeviceArgs,
     },
     /// Grade predictions with a task's grader: one pair, or a JSONL file of cases.
     Grade {
@@ -201,6 +207,9 @@ pub enum Command {
     /// (error against an M-rollout ground truth, by reasoning step) and rank alternative next
     /// steps (top-1 of 5 against chance): the paper's value-prediction analysis.
     AnalyzeValues(crate::commands::analyze_values::AnalyzeValuesArgs),
+    /// GPU correctness checks and benchmarks (`docs/gpu.md`); `--device cpu` runs them on CPU.
+    #[command(subcommand)]
+    Gpu(crate::gpu::GpuCommand),
     /// Render plots and a summary of one or more run directories into a Markdown report.
     Report {
         /// Run directories to overlay.

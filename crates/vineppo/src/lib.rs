@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod eval;
 pub mod experiment;
+pub mod gpu;
 pub mod metrics;
 pub mod optim;
 pub mod plot;

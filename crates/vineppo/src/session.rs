@@ -22,11 +22,38 @@ pub fn device(spec: &str) -> Result<Device> {
                 None => 0,
             };
             if !cfg!(feature = "cuda") {
-                bail!("device `{s}` needs a vineppo built with `--features cuda` (see README); this build is CPU-only");
+                bail!("device `{s}` needs a vineppo built with `--features cuda` (scripts/build-cuda.sh, docs/gpu.md); this build is CPU-only");
             }
             Device::new_cuda(ordinal).with_context(|| format!("opening CUDA device {ordinal}"))
         }
         other => bail!("unknown device `{other}`: use `cpu`, `cuda` or `cuda:N`"),
+    }
+}
+
+/// Where a command runs its model: `--device` and `--dtype`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight dtype: `f32`, or `bf16`/`f16` (meant for GPUs; slow on CPU).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: Dtype,
+}
+
+impl Default for DeviceArgs {
+    fn default() -> Self {
+        Self {
+            device: "cpu".into(),
+            dtype: Dtype::F32,
+        }
+    }
+}
+
+impl DeviceArgs {
+    /// The parsed device and candle dtype.
+    pub fn resolve(&self) -> Result<(Device, DType)> {
+        Ok((device(&self.device)?, dtype(self.dtype)))
     }
 }
 

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use candle_core::{DType, Device};
 use vine_data::{TaskConfig, TaskKind};
 use vine_rollout::{Engine, EngineConfig};
 
@@ -38,6 +37,8 @@ pub struct EvalArgs {
     pub batch: usize,
     /// JSON report path.
     pub out: Option<PathBuf>,
+    /// Device and dtype.
+    pub placement: crate::session::DeviceArgs,
 }
 
 /// Runs the evaluation and prints the metrics.
@@ -47,7 +48,8 @@ pub fn run(args: EvalArgs) -> Result<EvalReport> {
         data_dir: args.data_dir.clone(),
         ..TaskConfig::default()
     })?;
-    let loaded = load_model(&args.model, &Device::Cpu, DType::F32, false)?;
+    let (device, dtype) = args.placement.resolve()?;
+    let loaded = load_model(&args.model, &device, dtype, false)?;
     let examples = match args.split {
         Split::Test => task.test(),
         Split::Train => task.train(),

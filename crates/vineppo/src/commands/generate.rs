@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use vine_model::Tokenizer;
 use vine_rollout::{Engine, EngineConfig, FinishReason, Request, SamplingParams, StopKind};
 
@@ -60,11 +60,14 @@ pub struct GenerateArgs {
     pub stop: Vec<String>,
     /// Print JSON.
     pub json: bool,
+    /// Device and dtype.
+    pub placement: crate::session::DeviceArgs,
 }
 
 /// Samples continuations and prints them.
 pub fn generate(model_dir: &Path, input: &Input, mut args: GenerateArgs) -> Result<()> {
-    let loaded = load_model(model_dir, &Device::Cpu, DType::F32, false)?;
+    let (device, dtype) = args.placement.resolve()?;
+    let loaded = load_model(model_dir, &device, dtype, false)?;
     let ids = input_ids(input, &loaded.tokenizer)?;
     args.params.stop_token_ids = loaded.tokenizer.stop_ids().to_vec();
     args.params.max_context = args
@@ -112,17 +115,24 @@ pub fn generate(model_dir: &Path, input: &Input, mut args: GenerateArgs) -> Resu
 }
 
 /// Prints per-token log-probs of the input and the last position's logits.
-pub fn logprobs(model_dir: &Path, input: &Input, temperature: f64, json: bool) -> Result<()> {
+pub fn logprobs(
+    model_dir: &Path,
+    input: &Input,
+    temperature: f64,
+    json: bool,
+    placement: &crate::session::DeviceArgs,
+) -> Result<()> {
     if !(temperature > 0.0 && temperature.is_finite()) {
         bail!("--temperature must be > 0 (got {temperature})");
     }
-    let loaded = load_model(model_dir, &Device::Cpu, DType::F32, false)?;
+    let (device, dtype) = placement.resolve()?;
+    let loaded = load_model(model_dir, &device, dtype, false)?;
     let ids = input_ids(input, &loaded.tokenizer)?;
     let vocab = loaded.model.config().vocab_size;
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
         bail!("token id {bad} is out of range: the model's vocab_size is {vocab}");
     }
-    let t = Tensor::new(ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?; // (1, T)
+    let t = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?; // (1, T)
     let lp: Vec<f32> = loaded
         .model
         .token_logprobs(&t, &[0], temperature)?

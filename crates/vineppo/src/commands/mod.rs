@@ -71,6 +71,7 @@ pub fn run(command: Command) -> Result<()> {
             ignore_eos,
             stop,
             json,
+            placement,
         } => {
             let input = generate_input(prompt, ids, no_bos)?;
             let params = vine_rollout::SamplingParams {
@@ -91,6 +92,7 @@ pub fn run(command: Command) -> Result<()> {
                     seed,
                     stop,
                     json,
+                    placement,
                 },
             )
         }
@@ -101,11 +103,13 @@ pub fn run(command: Command) -> Result<()> {
             no_bos,
             temperature,
             json,
+            placement,
         } => generate::logprobs(
             &model,
             &generate_input(text, ids, no_bos)?,
             temperature,
             json,
+            &placement,
         ),
         Command::Eval {
             model,
@@ -120,6 +124,7 @@ pub fn run(command: Command) -> Result<()> {
             seed,
             batch,
             out,
+            placement,
         } => {
             let settings = crate::eval::EvalSettings {
                 samples: n,
@@ -139,6 +144,7 @@ pub fn run(command: Command) -> Result<()> {
                 settings,
                 batch,
                 out,
+                placement,
             })
             .map(|_| ())
         }
@@ -166,6 +172,7 @@ pub fn run(command: Command) -> Result<()> {
         },
         Command::Experiment(args) => experiment::run(args),
         Command::AnalyzeValues(args) => analyze_values::run(args),
+        Command::Gpu(cmd) => crate::gpu::run(cmd),
         Command::Report { runs, out, title } => {
             let data = runs
                 .iter()

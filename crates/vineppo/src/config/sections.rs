@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::optim::{Decay, Warmup};
 
 /// Run-time numeric type of the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
     /// 32-bit floats (CPU default).

@@ -2,7 +2,7 @@
 //! checkpoints.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -14,6 +14,7 @@ use super::update::Critic;
 use crate::checkpoint::{Checkpointer, TrainState};
 use crate::config::{self, TrainConfig};
 use crate::eval::{evaluate, EvalReport, EvalSettings};
+use crate::gpu::memory::{gib, PeakMemory};
 use crate::metrics::{Metrics, MetricsLog};
 use crate::optim::{AdamW, AdamWConfig, LrSchedule};
 use crate::progress::Bars;
@@ -269,6 +270,8 @@ impl Trainer {
             self.log.append(&m)?;
         }
         for it in self.state.iteration + 1..=total {
+            // Device memory high-water mark of the iteration (GPU runs only).
+            let memory = PeakMemory::start(self.policy.device(), Duration::from_millis(20));
             let mut m = self.iteration(it)?;
             let last = it == total;
             if last || (self.cfg.eval.every > 0 && it % self.cfg.eval.every == 0) {
@@ -279,6 +282,9 @@ impl Trainer {
             m.set("time/elapsed_s", self.elapsed());
             if last || (self.cfg.run.save_every > 0 && it % self.cfg.run.save_every == 0) {
                 m.time("checkpoint", || self.save_checkpoint())?;
+            }
+            if let Some((_, peak)) = memory.finish() {
+                m.set("gpu/peak_memory_gib", gib(peak));
             }
             self.log.append(&m)?;
             bar.set_position(it);
