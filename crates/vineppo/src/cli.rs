@@ -219,6 +219,14 @@ pub enum Command {
         #[arg(long)]
         lenient: bool,
     },
+    /// Run several arms (VinePPO, PPO, GRPO, RLOO, a K sweep, …) over several seeds, skipping
+    /// finished runs and resuming interrupted ones, then report mean curves with their spread,
+    /// final accuracy per arm and the steps and wall-clock to reach PPO's peak.
+    Experiment(crate::commands::experiment::ExperimentArgs),
+    /// Measure how well a checkpoint's critic and K-sample MC estimates predict state values
+    /// (error against an M-rollout ground truth, by reasoning step) and rank alternative next
+    /// steps (top-1 of 5 against chance): the paper's value-prediction analysis.
+    AnalyzeValues(crate::commands::analyze_values::AnalyzeValuesArgs),
     /// GPU correctness checks and benchmarks (`docs/gpu.md`); `--device cpu` runs them on CPU.
     #[command(subcommand)]
     Gpu(crate::gpu::GpuCommand),

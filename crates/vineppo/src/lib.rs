@@ -2,6 +2,7 @@
 //!
 //! The command-line tool and the training loop that ties the crates together.
 
+pub mod analysis;
 pub mod atomic;
 pub mod checkpoint;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod dpo;
 pub mod eval;
+pub mod experiment;
 pub mod gpu;
 pub mod metrics;
 pub mod optim;

@@ -1,8 +1,10 @@
-//! SVG charts for run reports (plotters' SVG backend: no font or system library needed).
+//! SVG charts for run reports (plotters' SVG backend: no font or system library needed): lines,
+//! lines over bands (a mean over seeds with its spread), scatter plots and grouped bars.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// One line of a chart.
@@ -69,6 +71,15 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing chart: {e:?}")
 }
 
+/// A line with a shaded band around it (e.g. the mean over seeds and their min–max range).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandSeries {
+    /// The line (legend label and points in x order).
+    pub line: Series,
+    /// `(x, lower, upper)` in x order; empty draws no band.
+    pub band: Vec<(f64, f64, f64)>,
+}
+
 /// Draws a line chart with markers to `path` (SVG).
 pub fn line_chart(
     path: &Path,
@@ -77,16 +88,41 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
+    let banded: Vec<BandSeries> = series
+        .iter()
+        .map(|s| BandSeries {
+            line: s.clone(),
+            band: Vec::new(),
+        })
+        .collect();
+    band_chart(path, title, x_label, y_label, &banded)
+}
+
+fn finite(p: &(f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+/// Draws lines with markers, each over a translucent band of its colour, to `path` (SVG). Bands
+/// are drawn first so every line stays visible; axis ranges cover lines and bands.
+pub fn band_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[BandSeries],
+) -> Result<()> {
     let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let (x0, x1) = range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
-        true,
-    );
-    let (y0, y1) = range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        true,
-    );
+    let xs = series.iter().flat_map(|s| {
+        let band = s.band.iter().map(|b| b.0);
+        s.line.points.iter().map(|p| p.0).chain(band)
+    });
+    let ys = series.iter().flat_map(|s| {
+        let band = s.band.iter().flat_map(|b| [b.1, b.2]);
+        s.line.points.iter().map(|p| p.1).chain(band)
+    });
+    let (x0, x1) = range(xs, true);
+    let (y0, y1) = range(ys, true);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(12)
@@ -101,31 +137,126 @@ pub fn line_chart(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
+    draw_bands(&mut chart, series)?;
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .collect();
+        let pts: Vec<(f64, f64)> = s.line.points.iter().copied().filter(finite).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
             .map_err(err)?
-            .label(s.label.clone())
+            .label(s.line.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
             .map_err(err)?;
     }
-    if series.len() > 1 || series.first().is_some_and(|s| !s.label.is_empty()) {
+    if series.len() > 1 || series.first().is_some_and(|s| !s.line.label.is_empty()) {
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Shades each series' band (translucent, in its colour) as one polygon: upper edge left to
+/// right, lower edge back.
+fn draw_bands<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    series: &[BandSeries],
+) -> Result<()> {
+    for (i, s) in series.iter().enumerate() {
+        let band: Vec<(f64, f64, f64)> = s
+            .band
+            .iter()
+            .copied()
+            .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite())
+            .collect();
+        if band.len() < 2 {
+            continue;
+        }
+        let outline: Vec<(f64, f64)> = band
+            .iter()
+            .map(|b| (b.0, b.2))
+            .chain(band.iter().rev().map(|b| (b.0, b.1)))
+            .collect();
+        let fill = color(i).mix(0.18).filled();
         chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
+            .draw_series(std::iter::once(Polygon::new(outline, fill)))
             .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(position)
+        .draw()
+        .map_err(err)
+}
+
+/// Draws point clouds (one colour per series) and, when `diagonal` is set, the line `y = x`
+/// over the shared range: predicted against true values, where points on the diagonal are exact.
+pub fn scatter_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    diagonal: bool,
+) -> Result<()> {
+    let root = SVGBackend::new(path, (560, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let all = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(finite)
+    };
+    let (mut x0, mut x1) = range(all().map(|p| p.0), true);
+    let (mut y0, mut y1) = range(all().map(|p| p.1), true);
+    if diagonal {
+        (x0, y0) = (x0.min(y0), x0.min(y0));
+        (x1, y1) = (x1.max(y1), x1.max(y1));
+    }
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    if diagonal {
+        let lo = x0.max(y0);
+        let hi = x1.min(y1);
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4)))
+            .map_err(err)?;
+    }
+    for (i, s) in series.iter().enumerate() {
+        let c = color(i);
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(finite).collect();
+        chart
+            .draw_series(
+                pts.into_iter()
+                    .map(|p| Circle::new(p, 3, c.mix(0.6).filled())),
+            )
+            .map_err(err)?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Circle::new((x + 6, y), 4, c.filled()));
+    }
+    if !series.is_empty() {
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present().map_err(err)
 }
@@ -235,5 +366,38 @@ mod tests {
         assert!(std::fs::read_to_string(&b).unwrap().contains("generate"));
         // Empty input still draws a chart instead of failing.
         line_chart(&p, "empty", "x", "y", &[]).unwrap();
+        scatter_chart(&p, "empty", "x", "y", &[], true).unwrap();
+    }
+
+    #[test]
+    fn bands_are_drawn_under_their_lines_and_widen_the_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("band.svg");
+        let s = BandSeries {
+            line: Series {
+                label: "vineppo".into(),
+                points: vec![(0.0, 0.3), (10.0, 0.5)],
+            },
+            band: vec![(0.0, 0.25, 0.35), (10.0, 0.4, 0.9)],
+        };
+        band_chart(&p, "Accuracy", "steps", "pass@1", &[s]).unwrap();
+        let svg = std::fs::read_to_string(&p).unwrap();
+        let polygon = svg.find("<polygon").expect("band polygon");
+        let line = svg
+            .match_indices("<polyline")
+            .map(|(i, _)| i)
+            .find(|&i| svg[i..].split('>').next().unwrap().contains("#1F77B4"))
+            .expect("mean line in the first palette colour");
+        assert!(polygon < line, "band drawn after the line would hide it");
+        // The y axis reaches the band's top (0.9), not just the line's (0.5).
+        assert!(svg.contains("\n0.9\n"), "no 0.9 tick");
+        let q = dir.path().join("scatter.svg");
+        let pts = Series {
+            label: "critic".into(),
+            points: vec![(0.1, 0.2), (0.8, 0.5)],
+        };
+        scatter_chart(&q, "Predicted vs true", "true", "predicted", &[pts], true).unwrap();
+        let svg = std::fs::read_to_string(&q).unwrap();
+        assert!(svg.contains("critic") && svg.matches("<circle").count() >= 2);
     }
 }

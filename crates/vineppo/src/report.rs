@@ -3,6 +3,12 @@
 //!
 //! `vineppo report RUN_DIR [RUN_DIR…] [--out DIR]` overlays several runs (e.g. VinePPO vs PPO) in
 //! one set of plots; the trainer writes a single-run report into its run directory at the end.
+//! [`aggregate`] folds the runs of several seeds into mean curves with their spread, and
+//! [`experiment`] lays those out for `vineppo experiment`.
+
+pub mod aggregate;
+pub mod arms;
+pub mod experiment;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

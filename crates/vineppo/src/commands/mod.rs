@@ -1,7 +1,9 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod analyze_values;
 pub mod baselines;
 pub mod eval;
+pub mod experiment;
 pub mod generate;
 pub mod grade;
 pub mod train;
@@ -180,6 +182,8 @@ pub fn run(command: Command) -> Result<()> {
             }
             _ => anyhow::bail!("give either --gold and --pred, or --input FILE"),
         },
+        Command::Experiment(args) => experiment::run(args),
+        Command::AnalyzeValues(args) => analyze_values::run(args),
         Command::Gpu(cmd) => crate::gpu::run(cmd),
         Command::Report { runs, out, title } => {
             let data = runs

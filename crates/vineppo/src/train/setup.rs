@@ -74,6 +74,32 @@ fn adamw(cfg: &config::OptimSection) -> AdamWConfig {
     }
 }
 
+/// The sampling settings of trajectories and MC rollouts: the `[rollout]` section, with the
+/// context capped at what the model supports.
+pub fn sampling_params(
+    cfg: &TrainConfig,
+    max_position_embeddings: usize,
+    stop_ids: &[u32],
+) -> SamplingParams {
+    let r = &cfg.rollout;
+    SamplingParams {
+        temperature: r.temperature as f32,
+        top_p: r.top_p as f32,
+        top_k: r.top_k,
+        max_new_tokens: r.max_new_tokens,
+        max_context: r.max_context.min(max_position_embeddings),
+        stop_token_ids: stop_ids.to_vec(),
+        ignore_eos: false,
+    }
+}
+
+/// Stop strings of sampling: the prompt template's, then `rollout.stop_strings`.
+pub fn stop_strings(cfg: &TrainConfig, task: &Task) -> Vec<String> {
+    let mut out = task.prompt().stop().to_vec();
+    out.extend(cfg.rollout.stop_strings.iter().cloned());
+    out
+}
+
 impl Trainer {
     /// A fresh run of `cfg`, or the continuation of the run in `resume` (whose saved config is
     /// used; `cfg` is ignored then).
@@ -189,20 +215,12 @@ impl Trainer {
             warmup: cfg.optim.warmup,
             decay: cfg.optim.decay,
         };
-        let r = &cfg.rollout;
-        let sampling = SamplingParams {
-            temperature: r.temperature as f32,
-            top_p: r.top_p as f32,
-            top_k: r.top_k,
-            max_new_tokens: r.max_new_tokens,
-            max_context: r
-                .max_context
-                .min(initial.model.config().max_position_embeddings),
-            stop_token_ids: initial.tokenizer.stop_ids().to_vec(),
-            ignore_eos: false,
-        };
-        let mut stop_strings = task.prompt().stop().to_vec();
-        stop_strings.extend(r.stop_strings.iter().cloned());
+        let sampling = sampling_params(
+            &cfg,
+            initial.model.config().max_position_embeddings,
+            initial.tokenizer.stop_ids(),
+        );
+        let stop_strings = stop_strings(&cfg, &task);
         let engine = Engine::new(EngineConfig {
             max_batch: cfg.run.max_batch,
             ..EngineConfig::default()
