@@ -4,11 +4,10 @@
 //! values in `analysis_known_values.rs`; a random model answers nothing correctly.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vine-model/tests/fixtures/llama")
-}
+mod common;
+use common::fixture;
 
 fn train(dir: &Path, credit: &str) -> PathBuf {
     let run = dir.join(credit);
@@ -50,21 +49,13 @@ progress = false
     );
     let cfg = dir.join(format!("{credit}.toml"));
     std::fs::write(&cfg, text).unwrap();
-    let out = vineppo(&["train", "--config", cfg.to_str().unwrap()]);
+    let out = common::vineppo(&["train", "--config", cfg.to_str().unwrap()], &[]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     run
-}
-
-fn vineppo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vineppo"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .unwrap()
 }
 
 fn analyze(run: &Path, extra: &[&str]) -> Output {
@@ -84,7 +75,7 @@ fn analyze(run: &Path, extra: &[&str]) -> Output {
         "2",
     ];
     args.extend_from_slice(extra);
-    vineppo(&args)
+    common::vineppo(&args, &[])
 }
 
 fn names(v: &serde_json::Value) -> Vec<String> {

@@ -8,29 +8,10 @@
 //! and wrong samples, which RestEM filters and DPO+ pairs, and there is a rule left to learn.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vine-model/tests/fixtures/llama")
-}
-
-fn vineppo(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vineppo"));
-    cmd.args(args).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod common;
+use common::{fixture, metrics, ok, vineppo, Line};
 
 fn write_puzzles(path: &Path, ids: std::ops::Range<u32>, both_answers: bool) {
     let mut text = String::new();
@@ -142,25 +123,6 @@ progress = false
     let path = out.join(format!("{command}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-type Line = serde_json::Map<String, serde_json::Value>;
-
-fn metrics(run: &Path) -> Vec<Line> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut m: Line = serde_json::from_str(l).unwrap();
-            // Wall-clock measurements differ between runs by nature.
-            m.retain(|k, _| {
-                !k.starts_with("time/")
-                    && !k.starts_with("timing/")
-                    && !k.starts_with("throughput/")
-            });
-            m
-        })
-        .collect()
 }
 
 fn num(line: &Line, key: &str) -> f64 {

@@ -3,11 +3,9 @@
 //! further invocation that finds everything finished and leaves every run untouched.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vine-model/tests/fixtures/llama")
-}
+mod common;
+use common::{fixture, ok, vineppo};
 
 /// A training config as small as `train_e2e.rs`'s, and an experiment over it.
 fn files(dir: &Path) -> PathBuf {
@@ -73,26 +71,11 @@ set = ['credit = {{ kind = "gae" }}']
     path
 }
 
-fn vineppo(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vineppo"));
-    cmd.args(args).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
 fn metric_lines(run: &Path) -> usize {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .count()
-}
-
-fn ok(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{err}");
-    err
 }
 
 #[test]

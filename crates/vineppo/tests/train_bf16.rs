@@ -8,13 +8,11 @@
 //! optimizer.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::{fixture, metrics, vineppo};
 
 use safetensors::{Dtype, SafeTensors};
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vine-model/tests/fixtures/llama")
-}
 
 fn config(dir: &Path) -> PathBuf {
     let text = format!(
@@ -60,36 +58,9 @@ progress = false
     path
 }
 
-fn vineppo(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vineppo"));
-    cmd.args(args).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
 fn train(dir: &Path, envs: &[(&str, &str)]) -> std::process::Output {
     let cfg = config(dir);
     vineppo(&["train", "--config", cfg.to_str().unwrap()], envs)
-}
-
-/// Metric lines without wall-clock entries.
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut m: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(l).unwrap();
-            m.retain(|k, _| {
-                !k.starts_with("time/")
-                    && !k.starts_with("timing/")
-                    && !k.starts_with("throughput/")
-            });
-            serde_json::Value::Object(m)
-        })
-        .collect()
 }
 
 /// dtype of every tensor of a safetensors file.

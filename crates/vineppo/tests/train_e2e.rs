@@ -3,11 +3,9 @@
 //! weights and metrics of an uninterrupted run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vine-model/tests/fixtures/llama")
-}
+mod common;
+use common::{fixture, metrics, vineppo};
 
 fn config(dir: &Path, credit: &str, iterations: u64) -> PathBuf {
     let text = format!(
@@ -50,33 +48,6 @@ progress = false
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn vineppo(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vineppo"));
-    cmd.args(args).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut m: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(l).unwrap();
-            // Wall-clock measurements differ between runs by nature.
-            m.retain(|k, _| {
-                !k.starts_with("time/")
-                    && !k.starts_with("timing/")
-                    && !k.starts_with("throughput/")
-            });
-            m
-        })
-        .collect()
 }
 
 #[test]
