@@ -126,6 +126,15 @@ impl Checkpointer {
         Ok(Some((dir, state)))
     }
 
+    /// [`Self::latest`] when resuming; `None` for a fresh run.
+    pub fn latest_if(&self, resuming: bool) -> Result<Option<(PathBuf, TrainState)>> {
+        if resuming {
+            self.latest()
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Completed checkpoints, oldest first.
     pub fn list(&self) -> Result<Vec<(u64, PathBuf)>> {
         if !self.dir.exists() {
@@ -190,6 +199,13 @@ pub fn read_state(dir: &Path) -> Result<TrainState> {
         );
     }
     Ok(state)
+}
+
+/// How much of `metrics.jsonl` a run keeps (`keep_through` of [`crate::metrics::MetricsLog::open`]):
+/// a resumed run keeps the lines through its latest checkpoint (through iteration 0, the
+/// evaluation before training, when it had none yet); a fresh run keeps nothing.
+pub fn keep_metrics_through(latest: Option<&(PathBuf, TrainState)>, resuming: bool) -> Option<u64> {
+    latest.map(|(_, s)| s.iteration).or(resuming.then_some(0))
 }
 
 #[cfg(test)]

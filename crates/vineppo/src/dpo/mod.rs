@@ -54,16 +54,10 @@ pub fn run(cfg: DpoConfig, resume: Option<&Path>) -> Result<Summary> {
     };
     let session = SampleSession::open(&cfg.model, &cfg.task, &cfg.rollout, cfg.run.max_batch)?;
     let checkpoints = Checkpointer::new(&run_dir, cfg.run.keep_checkpoints);
-    let latest = match resume {
-        Some(_) => checkpoints.latest()?,
-        None => None,
-    };
+    let latest = checkpoints.latest_if(resume.is_some())?;
     let log = MetricsLog::open(
         &run_dir,
-        latest
-            .as_ref()
-            .map(|(_, s)| s.iteration)
-            .or(resume.map(|_| 0)),
+        crate::checkpoint::keep_metrics_through(latest.as_ref(), resume.is_some()),
     )?;
     let mut run = DpoRun {
         bars: Bars::new(cfg.run.progress),

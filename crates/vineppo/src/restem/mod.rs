@@ -73,20 +73,14 @@ pub fn run(cfg: RestemConfig, resume: Option<&Path>) -> Result<Summary> {
         .map(|&i| session.task.train()[i].clone())
         .collect();
     let checkpoints = Checkpointer::new(&run_dir, cfg.run.keep_checkpoints);
-    let latest = match resume {
-        Some(_) => checkpoints.latest()?,
-        None => None,
-    };
+    let latest = checkpoints.latest_if(resume.is_some())?;
     let extra = match &latest {
         Some((dir, _)) => read_state(dir)?,
         None => RestemState::default(),
     };
     let log = MetricsLog::open(
         &run_dir,
-        latest
-            .as_ref()
-            .map(|(_, s)| s.iteration)
-            .or(resume.map(|_| 0)),
+        crate::checkpoint::keep_metrics_through(latest.as_ref(), resume.is_some()),
     )?;
     let mut run = RestemRun {
         bars: Bars::new(cfg.run.progress),

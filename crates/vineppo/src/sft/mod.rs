@@ -91,11 +91,7 @@ pub fn run(cfg: SftConfig, resume: Option<&Path>) -> Result<PathBuf> {
         (None, None) => bail!("set `model.path` or `[model.init]`"),
     };
     let checkpoints = Checkpointer::new(&run_dir, cfg.run.keep_checkpoints);
-    let latest = if resume.is_some() {
-        checkpoints.latest()?
-    } else {
-        None
-    };
+    let latest = checkpoints.latest_if(resume.is_some())?;
     let tokenizer = Tokenizer::from_dir(&start_dir)?;
     let weights_dir = latest
         .as_ref()
@@ -144,10 +140,7 @@ pub fn run(cfg: SftConfig, resume: Option<&Path>) -> Result<PathBuf> {
     };
     let mut log = MetricsLog::open(
         &run_dir,
-        latest
-            .as_ref()
-            .map(|(_, s)| s.iteration)
-            .or(resume.map(|_| 0)),
+        crate::checkpoint::keep_metrics_through(latest.as_ref(), resume.is_some()),
     )?;
     let engine = Engine::new(EngineConfig {
         max_batch: cfg.run.max_batch,

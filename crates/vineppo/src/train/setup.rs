@@ -202,10 +202,7 @@ impl Trainer {
         };
         let log = MetricsLog::open(
             &run_dir,
-            latest
-                .as_ref()
-                .map(|(_, s)| s.iteration)
-                .or(resume.map(|_| 0)),
+            crate::checkpoint::keep_metrics_through(latest.as_ref(), resume.is_some()),
         )?;
         let total = cfg.total_steps();
         let schedule = LrSchedule {
