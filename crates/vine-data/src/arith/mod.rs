@@ -130,6 +130,14 @@ pub struct ArithConfig {
     pub operations: Vec<Op>,
     /// Probability that a problem contains one irrelevant sentence with a number.
     pub distractor_rate: f64,
+    /// Probability that a *training* problem's reference solution is the bare final line
+    /// (`#### 54`) instead of the worked lines: SFT data of mixed quality, as scraped data
+    /// mixes worked solutions with bare answers. A small model imitating it answers some
+    /// problems without working them out, and mostly guesses wrong there, which RL can learn
+    /// to avoid. Which problems get bare answers is a fixed function of their arithmetic and
+    /// the seed, so the problems themselves do not change with this rate. Test solutions are
+    /// always worked.
+    pub answer_only_rate: f64,
 }
 
 impl Default for ArithConfig {
@@ -145,6 +153,7 @@ impl Default for ArithConfig {
             max_value: 9_999,
             operations: Op::ALL.to_vec(),
             distractor_rate: 0.25,
+            answer_only_rate: 0.0,
         }
     }
 }
@@ -206,6 +215,9 @@ impl ArithConfig {
         if !(0.0..=1.0).contains(&self.distractor_rate) {
             return invalid("distractor_rate", "must be between 0 and 1");
         }
+        if !(0.0..=1.0).contains(&self.answer_only_rate) {
+            return invalid("answer_only_rate", "must be between 0 and 1");
+        }
         Ok(())
     }
 }
@@ -235,18 +247,39 @@ fn signature(draft: &Draft) -> Vec<u64> {
     sig
 }
 
-/// The split a signature belongs to: FNV-1a over its little-endian bytes, even → train.
-fn split_of(signature: &[u64]) -> Split {
+/// FNV-1a over the little-endian bytes of `words`.
+fn fnv1a(words: impl IntoIterator<Item = u64>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in signature.iter().flat_map(|v| v.to_le_bytes()) {
+    for byte in words.into_iter().flat_map(|v| v.to_le_bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    if hash % 2 == 0 {
+    hash
+}
+
+/// The split a signature belongs to: FNV-1a over its little-endian bytes, even → train.
+fn split_of(signature: &[u64]) -> Split {
+    if fnv1a(signature.iter().copied()) % 2 == 0 {
         Split::Train
     } else {
         Split::Test
     }
+}
+
+/// Whether a training problem's reference solution is its bare answer: a uniform draw in
+/// [0, 1) from a hash of the seed and the signature, below `answer_only_rate`. The hash is
+/// finished with a 64-bit mixer because the low bit of FNV over the signature alone is what
+/// chose the split.
+fn answer_only(config: &ArithConfig, signature: &[u64]) -> bool {
+    if config.answer_only_rate <= 0.0 {
+        return false;
+    }
+    let salt = u64::from_le_bytes(*b"ans-only");
+    let mut z = fnv1a([salt, config.seed].into_iter().chain(signature.iter().copied()));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < config.answer_only_rate
 }
 
 /// Generates both splits. Deterministic in the config.
@@ -289,8 +322,9 @@ fn generate_split(
             continue;
         };
         let sig = signature(&draft);
-        if split_of(&sig) == split && seen.insert(sig) {
-            examples.push(to_example(draft, split, examples.len()));
+        if split_of(&sig) == split && seen.insert(sig.clone()) {
+            let bare = split == Split::Train && answer_only(config, &sig);
+            examples.push(to_example(draft, split, examples.len(), bare));
             misses = 0;
         }
     }
@@ -304,12 +338,17 @@ fn draw(config: &ArithConfig, rng: &mut ChaCha8Rng) -> Option<Draft> {
     story::draft(story, &mut Dice { rng, config }, steps)
 }
 
-fn to_example(draft: Draft, split: Split, index: usize) -> Example {
+/// The example of a draft; `bare` keeps only the solution's final `#### N` line.
+fn to_example(draft: Draft, split: Split, index: usize, bare: bool) -> Example {
     let mut question = draft.statements.join(" ");
     question.push(' ');
     question.push_str(&draft.question);
-    let mut solution = draft.lines.join("\n");
-    solution.push_str(&format!("\n#### {}", draft.answer));
+    let mut solution = if bare {
+        String::new()
+    } else {
+        draft.lines.join("\n") + "\n"
+    };
+    solution.push_str(&format!("#### {}", draft.answer));
     Example {
         id: format!("arith/{}/{index}", split.name()),
         question,

@@ -170,6 +170,43 @@ const PINNED_QUESTION: &str = "Ruby has 42 cupcakes. Leah has 21 fewer cupcakes 
 const PINNED_SOLUTION: &str = "Leah has 42 - 21 = 21 cupcakes.\nMia has 21 * 7 = 147 cupcakes.\n\
     Clara has 147 + 14 = 161 cupcakes.\n#### 161";
 
+/// `answer_only_rate` changes solutions only: the same problems in the same order, a share of
+/// training solutions reduced to their final line (the rest unchanged), test solutions worked.
+#[test]
+fn answer_only_rate_keeps_the_problems_and_strips_some_training_solutions() {
+    let worked = generate(&small(3)).unwrap();
+    let mixed = generate(&ArithConfig {
+        answer_only_rate: 0.5,
+        ..small(3)
+    })
+    .unwrap();
+    assert_eq!(mixed.test, worked.test);
+    let mut bare = 0;
+    for (m, w) in mixed.train.iter().zip(&worked.train) {
+        assert_eq!((&m.id, &m.question, &m.answer), (&w.id, &w.question, &w.answer));
+        if m.solution != w.solution {
+            bare += 1;
+            assert_eq!(m.solution, format!("#### {}", w.answer));
+        }
+    }
+    // 2,000 fair draws: 1,000 ± 22 (1 σ); ±150 is 6.7 σ.
+    assert!((850..=1_150).contains(&bare), "{bare} bare solutions of 2000");
+    // The choice is a function of the problem and the seed, not of the stream position.
+    let fewer = generate(&ArithConfig {
+        answer_only_rate: 0.5,
+        train_size: 500,
+        ..small(3)
+    })
+    .unwrap();
+    assert_eq!(fewer.train[..], mixed.train[..500]);
+    let all = generate(&ArithConfig {
+        answer_only_rate: 1.0,
+        ..small(3)
+    })
+    .unwrap();
+    assert!(all.train.iter().all(|e| e.solution.starts_with("#### ")));
+}
+
 #[test]
 fn knobs_shape_the_problems() {
     // Division alone runs out of distinct problems quickly (every quotient must divide again),
@@ -316,6 +353,13 @@ fn invalid_configs_are_errors() {
             ..small(1)
         },
         "distractor_rate",
+    );
+    bad(
+        ArithConfig {
+            answer_only_rate: -0.1,
+            ..small(1)
+        },
+        "answer_only_rate",
     );
 }
 
