@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// One line of a chart.
@@ -123,20 +124,7 @@ pub fn band_chart(
     });
     let (x0, x1) = range(xs, true);
     let (y0, y1) = range(ys, true);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
+    let mut chart = xy_chart(&root, title, x_label, y_label, x0..x1, y0..y1)?;
     draw_bands(&mut chart, series)?;
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
@@ -154,6 +142,33 @@ pub fn band_chart(
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(err)
+}
+
+/// A titled chart over `x × y` on `root` with labelled axes and a faint mesh, drawn and ready
+/// for series (the frame `band_chart` and `scatter_chart` share).
+fn xy_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
 }
 
 /// Shades each series' band (translucent, in its colour) as one polygon: upper edge left to
@@ -222,20 +237,7 @@ pub fn scatter_chart(
         (x0, y0) = (x0.min(y0), x0.min(y0));
         (x1, y1) = (x1.max(y1), x1.max(y1));
     }
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
+    let mut chart = xy_chart(&root, title, x_label, y_label, x0..x1, y0..y1)?;
     if diagonal {
         let lo = x0.max(y0);
         let hi = x1.min(y1);
