@@ -275,7 +275,11 @@ fn answer_only(config: &ArithConfig, signature: &[u64]) -> bool {
         return false;
     }
     let salt = u64::from_le_bytes(*b"ans-only");
-    let mut z = fnv1a([salt, config.seed].into_iter().chain(signature.iter().copied()));
+    let mut z = fnv1a(
+        [salt, config.seed]
+            .into_iter()
+            .chain(signature.iter().copied()),
+    );
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;

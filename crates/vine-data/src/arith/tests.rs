@@ -183,14 +183,20 @@ fn answer_only_rate_keeps_the_problems_and_strips_some_training_solutions() {
     assert_eq!(mixed.test, worked.test);
     let mut bare = 0;
     for (m, w) in mixed.train.iter().zip(&worked.train) {
-        assert_eq!((&m.id, &m.question, &m.answer), (&w.id, &w.question, &w.answer));
+        assert_eq!(
+            (&m.id, &m.question, &m.answer),
+            (&w.id, &w.question, &w.answer)
+        );
         if m.solution != w.solution {
             bare += 1;
             assert_eq!(m.solution, format!("#### {}", w.answer));
         }
     }
     // 2,000 fair draws: 1,000 ± 22 (1 σ); ±150 is 6.7 σ.
-    assert!((850..=1_150).contains(&bare), "{bare} bare solutions of 2000");
+    assert!(
+        (850..=1_150).contains(&bare),
+        "{bare} bare solutions of 2000"
+    );
     // The choice is a function of the problem and the seed, not of the stream position.
     let fewer = generate(&ArithConfig {
         answer_only_rate: 0.5,
