@@ -157,6 +157,12 @@ impl KvCache {
         Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
     }
 
+    /// The whole key and value buffers of `layer`, `(B, n_kv, capacity, head_dim)`, contiguous;
+    /// `None` before its first append.
+    pub(crate) fn layer_buffers(&self, layer: usize) -> Option<(&Tensor, &Tensor)> {
+        self.layers.get(layer)?.as_ref().map(|l| (&l.k, &l.v))
+    }
+
     /// Commits a step of `t_new` tokens appended to every layer.
     pub fn advance(&mut self, t_new: usize) -> Result<()> {
         if let Some(p) = self.pending.take() {

@@ -24,6 +24,8 @@ use crate::lm::CausalLm;
 use crate::logprobs::target_logprobs;
 use crate::rope::Rope;
 
+mod decode;
+
 /// One pre-norm decoder block.
 #[derive(Debug, Clone)]
 struct Layer {
@@ -515,6 +517,10 @@ impl CausalLm for Transformer {
         let (b, t) = ids.dims2()?;
         if t != 1 {
             candle_core::bail!("decode_step takes one token per row, got {t}")
+        }
+        if self.decodes_fused() {
+            let ids = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+            return self.decode_fused(&ids, cache); // (B, V)
         }
         let hidden = self.run(ids, &[], Some(cache), Mode::Infer, true)?; // (B, 1, H)
         self.lm_head_with(&hidden.reshape((b, self.config.hidden_size))?, Mode::Infer)?

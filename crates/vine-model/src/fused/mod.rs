@@ -32,6 +32,7 @@ mod mlp;
 mod rms_norm;
 mod rope;
 mod simd;
+mod skinny;
 mod softmax;
 mod swiglu;
 
@@ -43,7 +44,10 @@ pub use swiglu::{composed_swiglu, swiglu};
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
+pub(crate) use rms_norm::forward as rms_norm_rows;
 pub(crate) use simd::dot;
+pub(crate) use skinny::{attend_one, matmul_wt_many};
+pub(crate) use swiglu::forward as swiglu_rows;
 
 /// Which formulation the differentiable forward uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -53,7 +53,7 @@ fn inv_rms<T: Real>(row: &[T], inv_h: T, eps: T) -> T {
     T::one() / (ms + eps).sqrt()
 }
 
-fn forward<T: Real>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
+pub(crate) fn forward<T: Real>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
     let h = w.len();
     let mut y = vec![T::zero(); x.len()];
     if h == 0 {
