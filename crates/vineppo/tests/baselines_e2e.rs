@@ -320,3 +320,66 @@ fn dpo_resumed_after_crashes_matches_an_uninterrupted_run() {
         "final weights differ after resume"
     );
 }
+
+/// `vineppo experiment` runs RestEM and DPO+ arms (`command = "restem"` / `"dpo"`) next to each
+/// other, reports them in one table, leaves DPO+ (which measures no KL) out of the KL chart, and
+/// skips both once finished.
+#[test]
+fn experiment_runs_baseline_arms() {
+    let dir = tempfile::tempdir().unwrap();
+    let restem = config(dir.path(), "restem", "");
+    let dpo = config(dir.path(), "dpo", "");
+    let root = dir.path().join("exp");
+    let exp = dir.path().join("exp.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            r#"
+[experiment]
+base = "{restem}"
+out_dir = "{root}"
+seeds = [3]
+
+[[arm]]
+name = "restem"
+command = "restem"
+set = ["run.iterations=1"]
+
+[[arm]]
+name = "dpo"
+command = "dpo"
+base = "{dpo}"
+"#,
+            restem = restem.display(),
+            dpo = dpo.display(),
+            root = root.display()
+        ),
+    )
+    .unwrap();
+    let exp = exp.to_str().unwrap();
+    ok(&vineppo(&["experiment", "--config", exp], &[]));
+    for run in ["restem-s3", "dpo-s3"] {
+        assert!(root.join(run).join("final/config.json").exists(), "{run}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("summary.json")).unwrap()).unwrap();
+    let arms = summary["arms"].as_array().unwrap();
+    assert_eq!(arms.len(), 2);
+    for arm in arms {
+        assert_eq!(arm["final_pass1"]["n"], 1, "{arm}");
+    }
+    assert!(arms[0]["final_kl"].is_object(), "RestEM logs its KL");
+    assert!(arms[1]["final_kl"].is_null(), "DPO+ measures none");
+    let kl_chart = std::fs::read_to_string(root.join("plots/accuracy_vs_kl.svg")).unwrap();
+    assert!(kl_chart.contains("restem") && !kl_chart.contains(">dpo<"));
+    let md = std::fs::read_to_string(root.join("report.md")).unwrap();
+    assert!(
+        md.contains("| restem | 1/1 |") && md.contains("| dpo | 1/1 |"),
+        "{md}"
+    );
+    let err = ok(&vineppo(&["experiment", "--config", exp], &[]));
+    assert!(
+        err.contains("0 run(s) trained or resumed, 2 finished run(s) skipped"),
+        "{err}"
+    );
+}

@@ -1,15 +1,17 @@
 //! What runs an arm, and how to tell whether one of its runs is new, interrupted or done.
 //!
-//! [`ArmCommand`] names the command behind an arm (`command = "train"` in the experiment file);
-//! [`PreparedRun`] holds one run's validated config for that command. A command that is added
-//! later (RestEM, DPO+) gets a variant in both, with its own config type, and the compiler lists
-//! every place that must handle it. What the experiment needs from any command's run directory
-//! is what `vineppo train` writes:
+//! [`ArmCommand`] names the command behind an arm (`command = "train"`, `"restem"` or `"dpo"` in
+//! the experiment file); [`PreparedRun`] holds one run's validated config for that command, with
+//! its own config type. What the experiment needs from any command's run directory is what
+//! `vineppo train` writes (`vineppo restem` and `vineppo dpo` write the same):
 //! - `config.toml`, the resolved config (compared on every re-run, so a changed experiment file
 //!   cannot silently mix configs within an arm);
 //! - `metrics.jsonl` with `iteration`, `eval/pass1`, `progress/optimizer_steps`,
 //!   `time/elapsed_s`, `kl/k1_seq_mean` and `timing/*_s` lines (see `report::aggregate`);
 //! - resumability from its own directory, and a way to tell that it has finished.
+//!
+//! The baselines measure no KL per iteration in the same way (DPO+ never samples from its
+//! policy after the first round), so their KL columns stay empty where they logged none.
 
 use std::path::Path;
 
@@ -18,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::checkpoint::Checkpointer;
+use crate::config::dpo::DpoConfig;
+use crate::config::restem::RestemConfig;
 use crate::config::{self, ConfigFile, TrainConfig};
 
 /// The command that produces an arm's runs.
@@ -27,6 +31,10 @@ pub enum ArmCommand {
     /// `vineppo train` (VinePPO, PPO, GRPO or RLOO, by `credit.kind`).
     #[default]
     Train,
+    /// `vineppo restem` (RestEM: filtered self-training).
+    Restem,
+    /// `vineppo dpo` (DPO+, DPO-Positive).
+    Dpo,
 }
 
 /// Where a run stands.
@@ -48,6 +56,21 @@ pub enum RunState {
 pub enum PreparedRun {
     /// A `vineppo train` run.
     Train(Box<TrainConfig>),
+    /// A `vineppo restem` run.
+    Restem(Box<RestemConfig>),
+    /// A `vineppo dpo` run.
+    Dpo(Box<DpoConfig>),
+}
+
+/// `table` as a validated config of type `C`; `what` names it in errors.
+fn resolve_as<C: ConfigFile + serde::de::DeserializeOwned>(
+    mut table: Table,
+    what: &str,
+) -> Result<C> {
+    C::prepare(&mut table);
+    let cfg: C = config::overrides::deserialize(table, what)?;
+    cfg.validate().with_context(|| what.to_string())?;
+    Ok(cfg)
 }
 
 /// Keys that do not change what a run computes, so they may differ from the saved config when
@@ -61,21 +84,19 @@ const IGNORED_ON_RESUME: [(&str, &str); 4] = [
 
 impl PreparedRun {
     /// Validates the merged config `table` for `command`; `what` names it in errors.
-    pub fn resolve(command: ArmCommand, mut table: Table, what: &str) -> Result<Self> {
-        match command {
-            ArmCommand::Train => {
-                TrainConfig::prepare(&mut table);
-                let cfg: TrainConfig = config::overrides::deserialize(table, what)?;
-                cfg.validate().with_context(|| what.to_string())?;
-                Ok(Self::Train(Box::new(cfg)))
-            }
-        }
+    pub fn resolve(command: ArmCommand, table: Table, what: &str) -> Result<Self> {
+        Ok(match command {
+            ArmCommand::Train => Self::Train(Box::new(resolve_as(table, what)?)),
+            ArmCommand::Restem => Self::Restem(Box::new(resolve_as(table, what)?)),
+            ArmCommand::Dpo => Self::Dpo(Box::new(resolve_as(table, what)?)),
+        })
     }
 
     /// Whether this run trains a critic (the default efficiency baseline is the first that does).
     pub fn trains_critic(&self) -> bool {
         match self {
             Self::Train(cfg) => cfg.credit.needs_critic(),
+            Self::Restem(_) | Self::Dpo(_) => false,
         }
     }
 
@@ -83,24 +104,29 @@ impl PreparedRun {
     pub fn to_toml(&self) -> Result<String> {
         match self {
             Self::Train(cfg) => config::to_toml(cfg.as_ref()),
+            Self::Restem(cfg) => config::to_toml(cfg.as_ref()),
+            Self::Dpo(cfg) => config::to_toml(cfg.as_ref()),
         }
     }
 
     /// Where the run in `dir` stands.
     pub fn state(&self, dir: &Path) -> Result<RunState> {
-        match self {
-            Self::Train(cfg) => {
-                if !dir.join("config.toml").exists() {
-                    return Ok(RunState::New);
-                }
-                let latest = Checkpointer::new(dir, cfg.run.keep_checkpoints).latest()?;
-                let iteration = latest.map(|(_, s)| s.iteration).unwrap_or(0);
-                if iteration >= cfg.run.iterations && dir.join("final/config.json").exists() {
-                    Ok(RunState::Complete)
-                } else {
-                    Ok(RunState::Interrupted { iteration })
-                }
-            }
+        if !dir.join("config.toml").exists() {
+            return Ok(RunState::New);
+        }
+        let (keep, iterations) = match self {
+            Self::Train(cfg) => (cfg.run.keep_checkpoints, Some(cfg.run.iterations)),
+            Self::Restem(cfg) => (cfg.run.keep_checkpoints, Some(cfg.run.iterations)),
+            // DPO+ checkpoints count optimizer steps; its one round ends with `final/`.
+            Self::Dpo(cfg) => (cfg.run.keep_checkpoints, None),
+        };
+        let latest = Checkpointer::new(dir, keep).latest()?;
+        let iteration = latest.map(|(_, s)| s.iteration).unwrap_or(0);
+        let done = iterations.is_none_or(|n| iteration >= n);
+        if done && dir.join("final/config.json").exists() {
+            Ok(RunState::Complete)
+        } else {
+            Ok(RunState::Interrupted { iteration })
         }
     }
 
@@ -131,12 +157,11 @@ impl PreparedRun {
 
     /// Trains a new run, or resumes an interrupted one, in `dir`.
     pub fn execute(self, dir: &Path, state: RunState) -> Result<()> {
+        let resume = matches!(state, RunState::Interrupted { .. }).then_some(dir);
         match self {
-            Self::Train(cfg) => {
-                let resume = matches!(state, RunState::Interrupted { .. }).then(|| dir.into());
-                crate::train::run(*cfg, resume)?;
-                Ok(())
-            }
+            Self::Train(cfg) => crate::train::run(*cfg, resume.map(Path::to_path_buf)).map(drop),
+            Self::Restem(cfg) => crate::restem::run(*cfg, resume).map(drop),
+            Self::Dpo(cfg) => crate::dpo::run(*cfg, resume).map(drop),
         }
     }
 }

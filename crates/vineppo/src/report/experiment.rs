@@ -91,9 +91,11 @@ fn accuracy_charts(
         ),
     ];
     for (file, chart_title, x_label, x) in charts {
+        // Arms that never measured a KL (DPO+) would sit misleadingly at KL 0.
         let series: Vec<BandSeries> = summary
             .arms
             .iter()
+            .filter(|a| file != "accuracy_vs_kl" || a.final_kl.is_some())
             .map(|a| band_series(a, x, band))
             .collect();
         band_chart(
