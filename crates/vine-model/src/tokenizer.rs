@@ -298,14 +298,23 @@ impl Tokenizer {
         let mut prev = 0usize;
         for k in 0..ids.len() {
             let window = self.decode(&ids[ctx..k], false)?;
-            let off = match window.strip_prefix(anchor_text.as_str()) {
-                Some(tail) => base + common_prefix_len(&full[base..], tail),
-                None => common_prefix_len(&full, &self.decode(&ids[..k], false)?),
-            }
-            .max(prev);
+            // `whole`: the decoded text up to token `k` is exactly a prefix of `full`. It is
+            // not when byte-fallback tokens after `k` turn earlier bytes of their run into
+            // replacement characters; an anchor placed there would misplace every later token.
+            let (off, whole) = match window.strip_prefix(anchor_text.as_str()) {
+                Some(tail) => {
+                    let n = common_prefix_len(&full[base..], tail);
+                    (base + n, n == tail.len())
+                }
+                None => {
+                    let prefix = self.decode(&ids[..k], false)?;
+                    (common_prefix_len(&full, &prefix), full.starts_with(&prefix))
+                }
+            };
+            let off = off.max(prev);
             offsets.push(off);
             prev = off;
-            if k > anchor && !window.ends_with('\u{FFFD}') {
+            if k > anchor && whole && !window.ends_with('\u{FFFD}') {
                 // Slide: the previous anchor becomes the context start.
                 ctx = anchor;
                 anchor = k;

@@ -124,6 +124,18 @@ fn bad_tokenizer_files_are_clear_errors() {
     assert!(err.contains("eos_token") && err.contains("<nope>"), "{err}");
 }
 
+/// Byte-fallback tokens whose run is not valid UTF-8 turn into replacement characters only
+/// once the whole run is decoded, so a prefix of the ids does not decode to a prefix of the
+/// text; the tokens after the run must still get their place in the full text (a case the
+/// property test below found).
+#[test]
+fn offsets_after_an_invalid_byte_run() {
+    let tok = Tokenizer::from_dir(fixture("spm")).unwrap();
+    let (text, offsets) = tok.decode_with_offsets(&[3, 35, 131, 0, 0]).unwrap();
+    assert_eq!(text, "\u{FFFD}\u{FFFD}\u{FFFD}<unk><unk>");
+    assert_eq!(offsets, vec![0, 0, 0, 9, 14]);
+}
+
 /// Checks the contract of `decode_with_offsets` on `ids`.
 fn check_offsets(tok: &Tokenizer, ids: &[u32]) -> Result<(), TestCaseError> {
     let (text, offsets) = tok.decode_with_offsets(ids).unwrap();
