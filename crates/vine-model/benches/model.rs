@@ -58,6 +58,17 @@ fn training(model: &Transformer, cfg: &ModelConfig) {
             .unwrap();
         loss.backward().unwrap();
     });
+    // The frozen reference policy's forward (no graph), as the trainer scores every episode.
+    let frozen = model.frozen_copy().unwrap();
+    let frozen_fwd = time(3, || {
+        let lp = frozen.token_logprobs(&x, &[], 1.0).unwrap();
+        lp.mean_all().unwrap().to_scalar::<f32>().unwrap();
+    });
+    println!(
+        "frozen B{b}xT{t}: forward {:.3} s ({:.0} tok/s)",
+        frozen_fwd,
+        tokens / frozen_fwd
+    );
     let vars: Vec<Var> = model.vars().into_iter().map(|(_, v)| v).collect();
     let params = candle_nn::ParamsAdamW {
         lr: 1e-6,

@@ -5,14 +5,14 @@
 //! (transformers does the same in its eager path). The scale is applied to `q` before the
 //! product, which differs from transformers only in rounding.
 //!
-//! - `Mode::Train` without a cache, on the CPU in f32/f64: one [`fused::attention`] op (RoPE,
+//! - Without a cache, on the CPU in f32/f64 (either mode): one [`fused::attention`] op (RoPE,
 //!   scale, GQA, mask, softmax, weighted sum, with a written backward) on the projections'
 //!   `(B, T, heads·d)` layout.
 //! - `Mode::Train` otherwise (another device, half types, a cache, or [`Kernels::Composed`])
 //!   repeats K/V to every query head and uses only differentiable ops. With a cache, the keys
 //!   of earlier steps come from the cache (constants) and the current step's keys stay in the
 //!   graph.
-//! - `Mode::Infer` never materialises repeated K/V: `q` `(B, n_heads, T, d)` is viewed as
+//! - `Mode::Infer` with a cache never materialises repeated K/V: `q` `(B, n_heads, T, d)` is viewed as
 //!   `(B, n_kv, groups·T, d)` so one batched GEMM per kv head serves its whole group, and it
 //!   uses candle's fused RoPE and softmax kernels.
 
@@ -34,12 +34,12 @@ pub struct StepInputs {
     pub mask: Option<Tensor>,
     /// Leading padding tokens of every row (empty: none).
     pub left_pad: Vec<usize>,
-    /// Kernel choice for `Mode::Train`.
+    /// Kernel choice (the fused kernels run without a cache, in either mode).
     pub kernels: Kernels,
 }
 
 impl StepInputs {
-    /// True when `Mode::Train` without a cache runs the fused kernels for inputs like `x`.
+    /// True when a forward without a cache runs the fused kernels for inputs like `x`.
     pub fn fuses(&self, x: &Tensor) -> bool {
         self.kernels.fuses(x)
     }
@@ -74,8 +74,8 @@ impl Attention {
         cache: Option<(&mut KvCache, usize)>,
         mode: Mode,
     ) -> Result<Tensor> {
-        if mode == Mode::Train && cache.is_none() && step.fuses(x) {
-            return self.forward_fused(x, step);
+        if cache.is_none() && step.fuses(x) {
+            return self.forward_fused(x, step, mode);
         }
         let (b, t, _) = x.dims3()?;
         let d = self.head_dim;
@@ -129,9 +129,9 @@ impl Attention {
         self.o_proj.forward_with(&out, mode, kernels)
     }
 
-    /// The training forward through [`fused::attention`]; `x` `(B, T, H)`.
-    fn forward_fused(&self, x: &Tensor, step: &StepInputs) -> Result<Tensor> {
-        let (mode, kernels) = (Mode::Train, step.kernels);
+    /// The forward without a cache through [`fused::attention`]; `x` `(B, T, H)`.
+    fn forward_fused(&self, x: &Tensor, step: &StepInputs, mode: Mode) -> Result<Tensor> {
+        let kernels = step.kernels;
         let q = self.q_proj.forward_with(x, mode, kernels)?; // (B, T, n_heads·d)
         let k = self.k_proj.forward_with(x, mode, kernels)?; // (B, T, n_kv·d)
         let v = self.v_proj.forward_with(x, mode, kernels)?;

@@ -44,10 +44,10 @@ impl Linear {
         self.forward_with(x, mode, Kernels::default())
     }
 
-    /// [`Linear::forward`] with an explicit kernel choice (fused only in `Train` mode).
+    /// [`Linear::forward`] with an explicit kernel choice.
     pub fn forward_with(&self, x: &Tensor, mode: Mode, kernels: Kernels) -> Result<Tensor> {
         let w = mode.weight(&self.weight);
-        let y = if mode == Mode::Train && kernels.fuses(x) {
+        let y = if kernels.fuses(x) {
             fused::linear(x, &w)?
         } else {
             fused::composed_linear(x, &w)?
@@ -106,16 +106,16 @@ impl Mlp {
         self.forward_with(x, mode, Kernels::default())
     }
 
-    /// [`Mlp::forward`] with an explicit kernel choice for `Train` mode.
+    /// [`Mlp::forward`] with an explicit kernel choice.
     pub fn forward_with(&self, x: &Tensor, mode: Mode, kernels: Kernels) -> Result<Tensor> {
         let linears = [&self.gate_proj, &self.up_proj, &self.down_proj];
-        if mode == Mode::Train && kernels.fuses(x) && linears.iter().all(|l| l.bias.is_none()) {
-            let [g, u, d] = linears.map(|l| &l.weight);
-            return fused::swiglu_mlp(x, g, u, d);
+        if kernels.fuses(x) && linears.iter().all(|l| l.bias.is_none()) {
+            let [g, u, d] = linears.map(|l| mode.weight(&l.weight));
+            return fused::swiglu_mlp(x, &g, &u, &d);
         }
         let gate = self.gate_proj.forward_with(x, mode, kernels)?; // (B, T, I)
         let up = self.up_proj.forward_with(x, mode, kernels)?;
-        let act = if mode == Mode::Train && kernels.fuses(&gate) {
+        let act = if kernels.fuses(&gate) {
             fused::swiglu(&gate, &up)?
         } else {
             fused::composed_swiglu(&gate, &up)?

@@ -377,10 +377,9 @@ impl Transformer {
         let ids = self.check_ids(ids)?;
         let (b, t) = ids.dims2()?;
         let left_pad = resolve_left_pad(left_pad, b, t)?;
-        // Training without a cache on the CPU: the fused attention builds its own mask and
-        // rotations from `left_pad` and the half-width tables.
-        let fused =
-            mode == Mode::Train && cache.is_none() && self.kernels.fuses(&self.embed_tokens);
+        // Without a cache on the CPU (training, or scoring with a frozen model): the fused
+        // attention builds its own mask and rotations from `left_pad` and the half-width tables.
+        let fused = cache.is_none() && self.kernels.fuses(&self.embed_tokens);
         let (positions, mask) = match cache.as_deref_mut() {
             Some(c) => {
                 prepare_cache(c, &left_pad, b, self.config.num_hidden_layers)?;
