@@ -4,20 +4,16 @@
 //! packs both operands into cache-blocked panels first; with few rows that packing is a copy
 //! of every weight on every step, as costly as the arithmetic. Here both `x` `(m × k)` and a
 //! Hugging Face weight `W` `(n × k)` are read where they lie, row-major with `k` contiguous:
-//! each output is a dot product, computed in register tiles of [`MI`] rows of `x` × [`NJ`] rows
-//! of `W` with 8-wide FMAs (AVX2 + FMA, detected at run time; a portable loop otherwise), and
-//! the columns of `y` are split between threads. Every weight row is read once per tile of
-//! rows while it is in L1.
+//! each output is a dot product, computed in register tiles of 4 rows of `x` × 3 rows of `W`
+//! (4 × 4 where AVX-512VL gives 32 registers) with 8-wide FMAs (AVX2 + FMA, detected at run
+//! time; a portable loop otherwise), and the columns of `y` are split between threads. Every
+//! weight row is read once per tile of rows while it is in L1.
 
 use rayon::prelude::*;
 
 use super::simd::dot;
 
-/// Rows of `x` per register tile.
-const MI: usize = 4;
-/// Rows of `W` per register tile.
-const NJ: usize = 3;
-/// Columns of `y` per parallel task (a multiple of [`NJ`]).
+/// Columns of `y` per parallel task (a multiple of every tile width).
 const COLS_PER_TASK: usize = 96;
 
 /// A pointer that parallel tasks share to write disjoint elements.
@@ -85,26 +81,12 @@ unsafe fn columns(
     j1: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if avx2_fma() {
-        let mut j = j0;
-        while j + NJ <= j1 {
-            let mut i = 0;
-            while i + MI <= m {
-                tile_avx2::<MI, NJ>(x, w, out, n, k, i, j);
-                i += MI;
-            }
-            while i < m {
-                tile_avx2::<1, NJ>(x, w, out, n, k, i, j);
-                i += 1;
-            }
-            j += NJ;
-        }
-        for j in j..j1 {
-            for i in 0..m {
-                tile_avx2::<1, 1>(x, w, out, n, k, i, j);
-            }
-        }
-        return;
+    match x86_level() {
+        // 32 vector registers: a 4 × 4 tile of accumulators.
+        X86::Avx512Vl => return tiles::<4, 4>(x, w, out, m, n, k, j0, j1, tile_avx512vl::<4, 4>),
+        // 16 registers: 12 accumulators, 3 weight rows and one input row.
+        X86::Avx2 => return tiles::<4, 3>(x, w, out, m, n, k, j0, j1, tile_avx2::<4, 3>),
+        X86::Baseline => {}
     }
     for j in j0..j1 {
         let wj = &w[j * k..][..k];
@@ -114,18 +96,123 @@ unsafe fn columns(
     }
 }
 
+/// The vector extensions the kernels use.
 #[cfg(target_arch = "x86_64")]
-fn avx2_fma() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum X86 {
+    /// AVX2 + FMA with AVX-512VL: the same 8-wide code with 32 registers.
+    Avx512Vl,
+    /// AVX2 + FMA.
+    Avx2,
+    /// Neither.
+    Baseline,
 }
 
-/// `y[i..i+R, j..j+C]` from `R` rows of `x` and `C` rows of `w`, 8 lanes at a time.
+#[cfg(target_arch = "x86_64")]
+fn x86_level() -> X86 {
+    use std::arch::is_x86_feature_detected as has;
+    match (
+        has!("avx2") && has!("fma"),
+        has!("avx512f") && has!("avx512vl"),
+    ) {
+        (true, true) => X86::Avx512Vl,
+        (true, false) => X86::Avx2,
+        _ => X86::Baseline,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    x86_level() != X86::Baseline
+}
+
+/// A register tile: `y[i..i+R, j..j+C]` (see [`tile`]).
+#[cfg(target_arch = "x86_64")]
+type Tile = unsafe fn(&[f32], &[f32], Out, usize, usize, usize, usize);
+
+/// Columns `j0..j1` of `y` in `R × C` tiles of `full`, edges one element at a time.
+///
+/// # Safety
+/// As [`columns`]; `full` must be `tile::<R, C>` compiled for features the CPU has.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tiles<const R: usize, const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    out: Out,
+    m: usize,
+    n: usize,
+    k: usize,
+    j0: usize,
+    j1: usize,
+    full: Tile,
+) {
+    let mut j = j0;
+    while j + C <= j1 {
+        let mut i = 0;
+        while i + R <= m {
+            full(x, w, out, n, k, i, j);
+            i += R;
+        }
+        for i in i..m {
+            tile_avx2::<1, 1>(x, w, out, n, k, i, j);
+            for c in 1..C {
+                tile_avx2::<1, 1>(x, w, out, n, k, i, j + c);
+            }
+        }
+        j += C;
+    }
+    for j in j..j1 {
+        for i in 0..m {
+            tile_avx2::<1, 1>(x, w, out, n, k, i, j);
+        }
+    }
+}
+
+/// [`tile`] compiled with AVX2 and FMA.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; the rows must exist (see [`columns`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_avx2<const R: usize, const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    out: Out,
+    n: usize,
+    k: usize,
+    i: usize,
+    j: usize,
+) {
+    tile::<R, C>(x, w, out, n, k, i, j)
+}
+
+/// [`tile`] compiled with AVX-512VL too, which gives the 8-wide code 32 registers.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA, AVX-512F and AVX-512VL; the rows must exist.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+unsafe fn tile_avx512vl<const R: usize, const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    out: Out,
+    n: usize,
+    k: usize,
+    i: usize,
+    j: usize,
+) {
+    tile::<R, C>(x, w, out, n, k, i, j)
+}
+
+/// `y[i..i+R, j..j+C]` from `R` rows of `x` and `C` rows of `w`, 8 lanes at a time; inlined
+/// into [`tile_avx2`] and [`tile_avx512vl`], which compile it for their features.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; the rows must exist (see [`columns`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile<const R: usize, const C: usize>(
     x: &[f32],
     w: &[f32],
     out: Out,
@@ -308,12 +395,38 @@ mod tests {
         ] {
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             let w: Vec<f32> = (0..n * k).map(|i| ((i * 5) % 9) as f32 - 4.0).collect();
+            let mut ys = Vec::new();
             let mut y = vec![f32::NAN; m * n];
             matmul_wt(&x, &w, &mut y, m, n, k);
-            for i in 0..m {
-                for j in 0..n {
-                    let naive: f32 = (0..k).map(|p| x[i * k + p] * w[j * k + p]).sum();
-                    assert_eq!(y[i * n + j], naive, "({m},{n},{k}) at ({i},{j})");
+            ys.push(("dispatched", y));
+            // Every tile shape this CPU can run, whichever the dispatch picks.
+            #[cfg(target_arch = "x86_64")]
+            {
+                let level = x86_level();
+                let mut run = |name, f: &dyn Fn(Out)| {
+                    let mut y = vec![f32::NAN; m * n];
+                    f(Out(y.as_mut_ptr()));
+                    ys.push((name, y));
+                };
+                if level != X86::Baseline {
+                    // SAFETY: AVX2 and FMA are present; the sizes are the product's.
+                    run("avx2 4x3", &|o| unsafe {
+                        tiles::<4, 3>(&x, &w, o, m, n, k, 0, n, tile_avx2::<4, 3>)
+                    });
+                }
+                if level == X86::Avx512Vl {
+                    // SAFETY: AVX-512VL is present; the sizes are the product's.
+                    run("avx512vl 4x4", &|o| unsafe {
+                        tiles::<4, 4>(&x, &w, o, m, n, k, 0, n, tile_avx512vl::<4, 4>)
+                    });
+                }
+            }
+            for (name, y) in &ys {
+                for i in 0..m {
+                    for j in 0..n {
+                        let naive: f32 = (0..k).map(|p| x[i * k + p] * w[j * k + p]).sum();
+                        assert_eq!(y[i * n + j], naive, "{name} ({m},{n},{k}) at ({i},{j})");
+                    }
                 }
             }
         }
