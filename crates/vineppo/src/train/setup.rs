@@ -262,7 +262,7 @@ impl Trainer {
         if self.state.iteration == 0 && self.cfg.eval.at_start && self.log_is_empty() {
             let mut m = Metrics::new(0);
             m.time("eval", || self.evaluate(0, &mut Metrics::new(0)))
-                .and_then(|r| Ok(self.record_eval(&mut m, &r)?))?;
+                .and_then(|r| self.record_eval(&mut m, &r))?;
             m.set("time/elapsed_s", self.elapsed());
             self.log.append(&m)?;
         }

@@ -97,6 +97,9 @@ pub struct Critic {
     pub clip: f32,
 }
 
+/// A critic's old values and the GAE returns, per episode and token.
+pub type ValuesAndReturns<'a> = (&'a [Vec<f32>], &'a [Vec<f32>]);
+
 /// What the update needs per episode, indexed like the episodes.
 pub struct UpdateInputs<'a> {
     /// The episodes.
@@ -108,7 +111,7 @@ pub struct UpdateInputs<'a> {
     /// Per-token log-probs of the reference policy.
     pub ref_logp: &'a [Vec<f32>],
     /// GAE: old critic values and returns per token.
-    pub values: Option<(&'a [Vec<f32>], &'a [Vec<f32>])>,
+    pub values: Option<ValuesAndReturns<'a>>,
 }
 
 /// Running sums of the update's diagnostics.
@@ -153,7 +156,7 @@ pub fn ppo_update(
         ratio_max: f64::NEG_INFINITY,
         ..Totals::default()
     };
-    let kl = (ppo.kl_penalty == KlPenalty::Loss && ppo.kl_coef > 0.0).then(|| KlConfig {
+    let kl = (ppo.kl_penalty == KlPenalty::Loss && ppo.kl_coef > 0.0).then_some(KlConfig {
         coef: ppo.kl_coef as f32,
         clamp_min: 0.0,
         clamp_max: ppo.kl_clamp as f32,
