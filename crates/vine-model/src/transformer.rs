@@ -518,7 +518,7 @@ impl CausalLm for Transformer {
             candle_core::bail!("decode_step takes one token per row, got {t}")
         }
         if self.decodes_fused() {
-            let ids = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+            let ids = self.check_ids(ids)?.flatten_all()?.to_vec1::<u32>()?;
             return self.decode_fused(&ids, cache); // (B, V)
         }
         let hidden = self.run(ids, &[], Some(cache), Mode::Infer, true)?; // (B, 1, H)

@@ -19,19 +19,13 @@ const COLS_PER_TASK: usize = 96;
 /// A pointer that parallel tasks share to write disjoint elements.
 #[derive(Clone, Copy)]
 struct Out(*mut f32);
-// SAFETY: tasks write disjoint column ranges of `y` (see `matmul_wt`), and `y` outlives them.
+// SAFETY: tasks write disjoint column ranges of `y` (see `matmul_wt_many`), and `y` outlives them.
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
-/// `y (m × n) = x (m × k) · wᵀ` with `w` `(n × k)`, all row-major; `y` is overwritten.
-/// Threads: rayon's pool, whose size candle's thread count also follows.
-#[cfg(test)]
-pub(crate) fn matmul_wt(x: &[f32], w: &[f32], y: &mut [f32], m: usize, n: usize, k: usize) {
-    matmul_wt_many(x, m, k, &mut [(w, n, y)]);
-}
-
-/// `yᵢ (m × nᵢ) = x (m × k) · wᵢᵀ` for several weights sharing one input (a layer's q/k/v or
-/// gate/up projections), as one parallel region.
+/// `yᵢ (m × nᵢ) = x (m × k) · wᵢᵀ` with `wᵢ` `(nᵢ × k)`, all row-major, for several weights
+/// sharing one input (a layer's q/k/v or gate/up projections) as one parallel region; every
+/// `yᵢ` is overwritten. Threads: rayon's pool, whose size candle's thread count also follows.
 pub(crate) fn matmul_wt_many(
     x: &[f32],
     m: usize,
@@ -108,17 +102,21 @@ enum X86 {
     Baseline,
 }
 
+/// The CPU's [`X86`] level, detected once.
 #[cfg(target_arch = "x86_64")]
 fn x86_level() -> X86 {
     use std::arch::is_x86_feature_detected as has;
-    match (
-        has!("avx2") && has!("fma"),
-        has!("avx512f") && has!("avx512vl"),
-    ) {
-        (true, true) => X86::Avx512Vl,
-        (true, false) => X86::Avx2,
-        _ => X86::Baseline,
-    }
+    static LEVEL: std::sync::OnceLock<X86> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        match (
+            has!("avx2") && has!("fma"),
+            has!("avx512f") && has!("avx512vl"),
+        ) {
+            (true, true) => X86::Avx512Vl,
+            (true, false) => X86::Avx2,
+            _ => X86::Baseline,
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -155,8 +153,7 @@ unsafe fn tiles<const R: usize, const C: usize>(
             i += R;
         }
         for i in i..m {
-            tile_avx2::<1, 1>(x, w, out, n, k, i, j);
-            for c in 1..C {
+            for c in 0..C {
                 tile_avx2::<1, 1>(x, w, out, n, k, i, j + c);
             }
         }
@@ -169,41 +166,40 @@ unsafe fn tiles<const R: usize, const C: usize>(
     }
 }
 
-/// [`tile`] compiled with AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA; the rows must exist (see [`columns`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const R: usize, const C: usize>(
-    x: &[f32],
-    w: &[f32],
-    out: Out,
-    n: usize,
-    k: usize,
-    i: usize,
-    j: usize,
-) {
-    tile::<R, C>(x, w, out, n, k, i, j)
+/// Defines `$name::<R, C>`, [`tile`] compiled with the target features `$features`.
+macro_rules! tile_with {
+    ($(#[$doc:meta])* $name:ident, $features:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The CPU must have the function's target features; the rows must exist (see
+        /// [`columns`]).
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const R: usize, const C: usize>(
+            x: &[f32],
+            w: &[f32],
+            out: Out,
+            n: usize,
+            k: usize,
+            i: usize,
+            j: usize,
+        ) {
+            tile::<R, C>(x, w, out, n, k, i, j)
+        }
+    };
 }
 
-/// [`tile`] compiled with AVX-512VL too, which gives the 8-wide code 32 registers.
-///
-/// # Safety
-/// The CPU must have AVX2, FMA, AVX-512F and AVX-512VL; the rows must exist.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-unsafe fn tile_avx512vl<const R: usize, const C: usize>(
-    x: &[f32],
-    w: &[f32],
-    out: Out,
-    n: usize,
-    k: usize,
-    i: usize,
-    j: usize,
-) {
-    tile::<R, C>(x, w, out, n, k, i, j)
-}
+tile_with!(
+    /// [`tile`] compiled with AVX2 and FMA.
+    tile_avx2,
+    "avx2,fma"
+);
+tile_with!(
+    /// [`tile`] compiled with AVX-512VL too, which gives the 8-wide code 32 registers.
+    tile_avx512vl,
+    "avx2,fma,avx512f,avx512vl"
+);
 
 /// `y[i..i+R, j..j+C]` from `R` rows of `x` and `C` rows of `w`, 8 lanes at a time; inlined
 /// into [`tile_avx2`] and [`tile_avx512vl`], which compile it for their features.
@@ -397,7 +393,7 @@ mod tests {
             let w: Vec<f32> = (0..n * k).map(|i| ((i * 5) % 9) as f32 - 4.0).collect();
             let mut ys = Vec::new();
             let mut y = vec![f32::NAN; m * n];
-            matmul_wt(&x, &w, &mut y, m, n, k);
+            matmul_wt_many(&x, m, k, &mut [(&w, n, &mut y)]);
             ys.push(("dispatched", y));
             // Every tile shape this CPU can run, whichever the dispatch picks.
             #[cfg(target_arch = "x86_64")]

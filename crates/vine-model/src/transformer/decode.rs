@@ -21,70 +21,41 @@
 //! It runs for CPU f32 models with contiguous weights and [`Kernels::Fused`] (the default);
 //! everything else (f64, half types, CUDA, `VINEPPO_KERNELS=composed`) takes the composed step.
 
-use std::ops::Deref;
-
-use candle_core::{DType, Layout, Result, Storage, Tensor};
+use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
 use super::Transformer;
 use crate::cache::KvCache;
-use crate::fused::{self, Kernels};
+use crate::fused::{self, CpuData, Kernels};
 use crate::layers::Linear;
-
-/// Read access to a CPU f32 tensor's contiguous data for the length of a step.
-struct Host<'a, G> {
-    guard: G,
-    layout: &'a Layout,
-}
-
-/// Locks `t`'s storage for reading; fails unless it is contiguous.
-fn host(t: &Tensor) -> Result<Host<'_, impl Deref<Target = Storage> + '_>> {
-    let (guard, layout) = t.storage_and_layout();
-    if !layout.is_contiguous() {
-        candle_core::bail!("fused decode: a tensor is not contiguous")
-    }
-    Ok(Host { guard, layout })
-}
-
-impl<G: Deref<Target = Storage>> Host<'_, G> {
-    fn data(&self) -> Result<&[f32]> {
-        match &*self.guard {
-            Storage::Cpu(cpu) => fused::storage_slice::<f32>(cpu, self.layout),
-            _ => candle_core::bail!("fused decode runs on the CPU only"),
-        }
-    }
-}
 
 /// `yᵢ (m × nᵢ) = x (m × k) · Wᵢᵀ + bᵢ` for Hugging Face `(nᵢ, k)` weights sharing the input
 /// `x` (one parallel region for all of them).
 fn project<const N: usize>(x: &[f32], m: usize, maps: [&Linear; N]) -> Result<[Vec<f32>; N]> {
-    let mut hosts = Vec::with_capacity(N);
-    for l in &maps {
-        hosts.push(host(&l.weight)?);
-    }
+    let k = maps.first().map_or(Ok(0), |l| l.weight.dim(1))?;
     let mut ys: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
-    let mut k = 0;
     for (y, l) in ys.iter_mut().zip(&maps) {
-        let (n, kk) = l.weight.dims2()?;
-        k = kk;
-        *y = vec![0.0f32; m * n];
+        *y = vec![0.0f32; m * l.weight.dim(0)?];
     }
-    {
-        let mut jobs = Vec::with_capacity(N);
-        for ((h, y), l) in hosts.iter().zip(ys.iter_mut()).zip(&maps) {
-            jobs.push((h.data()?, l.weight.dims()[0], y.as_mut_slice()));
-        }
+    let weights: Vec<&Tensor> = maps.iter().map(|l| &l.weight).collect();
+    CpuData::new(&weights)?.with::<f32, _>(|ws| {
+        let mut jobs: Vec<_> = ws
+            .iter()
+            .zip(ys.iter_mut())
+            .zip(&maps)
+            .map(|((w, y), l)| (*w, l.weight.dims()[0], y.as_mut_slice()))
+            .collect();
         fused::matmul_wt_many(x, m, k, &mut jobs);
-    }
+        Ok(())
+    })?;
     for (y, l) in ys.iter_mut().zip(&maps) {
         if let Some(b) = &l.bias {
-            let bh = host(b)?;
-            let b = bh.data()?;
-            for row in y.chunks_exact_mut(b.len()) {
-                for (y, &b) in row.iter_mut().zip(b) {
-                    *y += b;
+            CpuData::new(&[b])?.with::<f32, _>(|b| {
+                for row in y.chunks_exact_mut(b[0].len()) {
+                    add_assign(row, b[0]);
                 }
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(ys)
@@ -159,21 +130,13 @@ impl Transformer {
             && self.params.iter().all(|(_, t)| t.is_contiguous())
     }
 
-    /// Appends one token per row (`ids`, one per cache row) and returns the logits `(B, V)`.
-    /// See the module docs.
+    /// Appends one token per row (`ids`, one per cache row, already checked by
+    /// `Transformer::check_ids`) and returns the logits `(B, V)`. See the module docs.
     pub(super) fn decode_fused(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let c = &self.config;
         let (b, h, vocab) = (ids.len(), c.hidden_size, c.vocab_size);
         let (n_heads, n_kv, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        if cache.is_empty() && cache.batch() != b {
-            cache.set_left_padding(&vec![0; b])?;
-        }
-        if cache.batch() != b {
-            candle_core::bail!("cache holds {} rows, got ids for {b}", cache.batch())
-        }
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-            candle_core::bail!("token id {bad} is out of range for vocab_size {vocab}")
-        }
+        super::prepare_cache(cache, &vec![0; b], b, c.num_hidden_layers)?;
         // RoPE tables of every row's new position: (B, d/2).
         let positions = cache.positions(1);
         let tables = self
@@ -182,14 +145,13 @@ impl Transformer {
         let cos = tables.cos.flatten_all()?.to_vec1::<f32>()?;
         let sin = tables.sin.flatten_all()?.to_vec1::<f32>()?;
         // Embeddings: (B, H).
-        let mut x = Vec::with_capacity(b * h);
-        {
-            let eh = host(&self.embed_tokens)?;
-            let e = eh.data()?;
-            for &id in ids {
-                x.extend_from_slice(&e[id as usize * h..][..h]);
-            }
-        }
+        let mut x = CpuData::new(&[&self.embed_tokens])?.with::<f32, _>(|e| {
+            Ok(ids
+                .iter()
+                .flat_map(|&id| &e[0][id as usize * h..][..h])
+                .copied()
+                .collect::<Vec<f32>>())
+        })?;
         let scale = 1.0 / (d as f32).sqrt();
         let starts = cache.starts().to_vec();
         for (l, layer) in self.layers.iter().enumerate() {
@@ -216,9 +178,8 @@ impl Transformer {
                 cap: kb.dims()[2],
                 end: cache.len() + 1,
             };
-            let (kh, vh) = (host(kb)?, host(vb)?);
-            let out = attend(&q, kh.data()?, vh.data()?, &starts, shape);
-            drop((kh, vh));
+            let out = CpuData::new(&[kb, vb])?
+                .with::<f32, _>(|kv| Ok(attend(&q, kv[0], kv[1], &starts, shape)))?;
             let [o] = project(&out, b, [&attn.o_proj])?;
             add_assign(&mut x, &o);
 
@@ -244,6 +205,5 @@ impl Transformer {
 
 /// RMSNorm of every row of `x` `(B, H)` with weight `w` `(H)`.
 fn rms_norm(x: &[f32], w: &Tensor, eps: f64) -> Result<Vec<f32>> {
-    let wh = host(w)?;
-    Ok(fused::rms_norm_rows(x, wh.data()?, eps))
+    CpuData::new(&[w])?.with::<f32, _>(|w| Ok(fused::rms_norm_rows(x, w[0], eps)))
 }
