@@ -49,12 +49,21 @@ pub fn load<T: DeserializeOwned + ConfigFile>(path: Option<&Path>, sets: &[Strin
         None => toml::Table::new(),
     };
     overrides::apply_sets(&mut table, sets)?;
-    T::prepare(&mut table);
     let what = path
         .map(|p| format!("config `{}`", p.display()))
         .unwrap_or_else(|| "config".into());
-    let cfg: T = overrides::deserialize(table, &what)?;
-    cfg.validate().with_context(|| what.clone())?;
+    from_table(table, &what)
+}
+
+/// Fills the defaults of `T` into `table`, deserialises and validates it; `what` names the
+/// config in errors.
+pub fn from_table<T: DeserializeOwned + ConfigFile>(
+    mut table: toml::Table,
+    what: &str,
+) -> Result<T> {
+    T::prepare(&mut table);
+    let cfg: T = overrides::deserialize(table, what)?;
+    cfg.validate().with_context(|| what.to_string())?;
     Ok(cfg)
 }
 

@@ -22,7 +22,7 @@ use toml::{Table, Value};
 use crate::checkpoint::Checkpointer;
 use crate::config::dpo::DpoConfig;
 use crate::config::restem::RestemConfig;
-use crate::config::{self, ConfigFile, TrainConfig};
+use crate::config::{self, TrainConfig};
 
 /// The command that produces an arm's runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,17 +62,6 @@ pub enum PreparedRun {
     Dpo(Box<DpoConfig>),
 }
 
-/// `table` as a validated config of type `C`; `what` names it in errors.
-fn resolve_as<C: ConfigFile + serde::de::DeserializeOwned>(
-    mut table: Table,
-    what: &str,
-) -> Result<C> {
-    C::prepare(&mut table);
-    let cfg: C = config::overrides::deserialize(table, what)?;
-    cfg.validate().with_context(|| what.to_string())?;
-    Ok(cfg)
-}
-
 /// Keys that do not change what a run computes, so they may differ from the saved config when
 /// an experiment is re-run (the directory may also be reached by another path).
 const IGNORED_ON_RESUME: [(&str, &str); 4] = [
@@ -86,9 +75,9 @@ impl PreparedRun {
     /// Validates the merged config `table` for `command`; `what` names it in errors.
     pub fn resolve(command: ArmCommand, table: Table, what: &str) -> Result<Self> {
         Ok(match command {
-            ArmCommand::Train => Self::Train(Box::new(resolve_as(table, what)?)),
-            ArmCommand::Restem => Self::Restem(Box::new(resolve_as(table, what)?)),
-            ArmCommand::Dpo => Self::Dpo(Box::new(resolve_as(table, what)?)),
+            ArmCommand::Train => Self::Train(Box::new(config::from_table(table, what)?)),
+            ArmCommand::Restem => Self::Restem(Box::new(config::from_table(table, what)?)),
+            ArmCommand::Dpo => Self::Dpo(Box::new(config::from_table(table, what)?)),
         })
     }
 
