@@ -26,6 +26,7 @@
 
 mod attention;
 mod attention_kernels;
+mod fast_exp;
 mod gemm;
 mod linear;
 mod mlp;
@@ -44,10 +45,10 @@ pub use swiglu::{composed_swiglu, swiglu};
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
+pub(crate) use fast_exp::silu_mul;
 pub(crate) use rms_norm::forward as rms_norm_rows;
 pub(crate) use simd::dot;
 pub(crate) use skinny::{attend_one, matmul_wt_many};
-pub(crate) use swiglu::forward as swiglu_rows;
 
 /// Which formulation the differentiable forward uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

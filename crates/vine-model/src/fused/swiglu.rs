@@ -37,7 +37,7 @@ struct SwigluOp;
 /// Elements whose `exp(−a)` are computed together before the vectorised arithmetic.
 const TILE: usize = 64;
 
-pub(crate) fn forward<T: Real>(a: &[T], b: &[T]) -> Vec<T> {
+pub(super) fn forward<T: Real>(a: &[T], b: &[T]) -> Vec<T> {
     let mut y = vec![T::zero(); a.len()];
     y.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))

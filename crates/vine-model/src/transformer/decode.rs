@@ -132,7 +132,16 @@ impl Transformer {
 
     /// Appends one token per row (`ids`, one per cache row, already checked by
     /// `Transformer::check_ids`) and returns the logits `(B, V)`. See the module docs.
+    ///
+    /// The step runs on a worker of rayon's pool: called from outside it, each of the step's
+    /// ~30 parallel regions would hand its work to the pool and put the caller to sleep until
+    /// it is done, two context switches per region.
     pub(super) fn decode_fused(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        rayon::scope(|_| self.decode_fused_on_pool(ids, cache))
+    }
+
+    /// [`Transformer::decode_fused`]'s body.
+    fn decode_fused_on_pool(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let c = &self.config;
         let (b, h, vocab) = (ids.len(), c.hidden_size, c.vocab_size);
         let (n_heads, n_kv, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
@@ -187,7 +196,7 @@ impl Transformer {
             let post = &layer.post_attention_layernorm;
             let normed = rms_norm(&x, &post.weight, post.eps)?;
             let [gate, up] = project(&normed, b, [&mlp.gate_proj, &mlp.up_proj])?;
-            let act = fused::swiglu_rows(&gate, &up);
+            let act = fused::silu_mul(&gate, &up);
             let [down] = project(&act, b, [&mlp.down_proj])?;
             add_assign(&mut x, &down);
         }
