@@ -12,10 +12,14 @@
 //! repeated K times ([`RowSlice`]). Rows from different prefixes (of different lengths) are
 //! right-aligned into one batch, so all MC rollouts of all states decode together.
 //!
-//! Appends write in place into preallocated capacity ([`Tensor::slice_set`]); the capacity doubles
+//! Appends write in place into preallocated capacity (one copy per row and head on the CPU); the capacity doubles
 //! when it runs out. Gathers build a fresh buffer with one `index_select` per layer and tensor.
 
 use candle_core::{Device, Result, Tensor};
+
+mod write;
+
+use write::write_positions;
 
 /// Which tokens of which source row become one row of a gathered cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +156,8 @@ impl KvCache {
             *slot = Some(grown);
         }
         let l = slot.as_ref().expect("allocated above");
-        l.k.slice_set(&k.contiguous()?, 2, self.len)?;
-        l.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        write_positions(&l.k, k, self.len)?;
+        write_positions(&l.v, v, self.len)?;
         Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
     }
 
@@ -503,7 +507,7 @@ fn grow(old: Option<&Tensor>, like: &Tensor, cap: usize, len: usize) -> Result<T
     let buf = Tensor::zeros((b, h, cap, d), like.dtype(), like.device())?;
     if let Some(old) = old {
         if len > 0 {
-            buf.slice_set(&old.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+            write_positions(&buf, &old.narrow(2, 0, len)?, 0)?;
         }
     }
     Ok(buf)

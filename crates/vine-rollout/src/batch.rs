@@ -17,7 +17,8 @@ use vine_model::KvCache;
 use crate::error::Result;
 use crate::scheduler::{Admission, Pool};
 
-/// Extra positions reserved when a cache is rebuilt (appends beyond it double the capacity).
+/// Fewest extra positions reserved when a cache is rebuilt (appends beyond the reserve double
+/// the capacity, a copy of the whole cache into fresh memory).
 const RESERVE: usize = 64;
 /// Trim when unneeded left padding reaches `1 / TRIM_FRACTION` of the length...
 const TRIM_FRACTION: usize = 4;
@@ -73,11 +74,13 @@ impl Batch {
     }
 
     /// Moves `admitted` rows from `pool` into the batch; `first(row)` is a row's first input.
+    /// A rebuilt cache gets room for `reserve` more positions (at least [`RESERVE`]).
     pub fn admit(
         &mut self,
         admitted: &[Admission],
         pool: &Pool,
         first: impl Fn(usize) -> u32,
+        reserve: usize,
     ) -> Result<()> {
         let mut rest = Vec::new();
         let mut dead = (0..self.slots.len())
@@ -108,7 +111,7 @@ impl Batch {
             });
         }
         if !rest.is_empty() {
-            self.rebuild(&rest, pool, &first)?;
+            self.rebuild(&rest, pool, &first, reserve.max(RESERVE))?;
         }
         Ok(())
     }
@@ -119,20 +122,21 @@ impl Batch {
         new: &[Admission],
         pool: &Pool,
         first: &impl Fn(usize) -> u32,
+        reserve: usize,
     ) -> Result<()> {
         self.compact()?;
         let mut parts: Vec<KvCache> = Vec::new();
         let mut rows = Vec::new();
         for (chunk, group) in by_chunk(new, |a| a.chunk) {
             let slices: Vec<_> = group.iter().map(|a| a.slice).collect();
-            parts.push(pool_cache(pool, chunk)?.gather(&slices, RESERVE)?);
+            parts.push(pool_cache(pool, chunk)?.gather(&slices, reserve)?);
             rows.extend(group.iter().map(|a| a.row));
         }
         let mut all: Vec<&KvCache> = self.cache.iter().collect();
         all.extend(parts.iter());
         let merged = match all.as_slice() {
             [one] if self.cache.is_none() => (*one).clone(),
-            many => KvCache::concat(many, RESERVE)?,
+            many => KvCache::concat(many, reserve)?,
         };
         self.cache = Some(merged);
         self.copies += 1;
@@ -166,8 +170,8 @@ impl Batch {
     }
 
     /// Re-gathers the cache without left padding that no live row needs, when there is enough
-    /// of it. Call on a compacted batch.
-    pub fn trim(&mut self) -> Result<()> {
+    /// of it, with room for `reserve` more positions. Call on a compacted batch.
+    pub fn trim(&mut self, reserve: usize) -> Result<()> {
         let Some(cache) = self.cache.as_mut() else {
             return Ok(());
         };
@@ -178,7 +182,7 @@ impl Batch {
         let waste = cache.len() - longest;
         if waste >= TRIM_MIN && waste * TRIM_FRACTION >= cache.len() {
             let all: Vec<usize> = (0..cache.batch()).collect();
-            *cache = cache.select(&all, RESERVE)?;
+            *cache = cache.select(&all, reserve.max(RESERVE))?;
             self.copies += 1;
         }
         Ok(())

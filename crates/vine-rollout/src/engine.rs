@@ -190,16 +190,36 @@ impl Run<'_> {
         if free > 0 && !self.pool.is_exhausted(&self.plan) {
             let admitted = self.pool.take(self.lm, self.requests, &self.plan, free)?;
             let plan = &self.plan;
+            let reserve = admitted
+                .iter()
+                .map(|a| plan.rows[a.row].budget)
+                .fold(self.headroom(), usize::max);
             self.batch
-                .admit(&admitted, &self.pool, |r| plan.rows[r].first)?;
+                .admit(&admitted, &self.pool, |r| plan.rows[r].first, reserve)?;
             self.pool.release();
         }
         self.batch.compact()?;
         if self.batch.is_empty() {
             return Ok(false);
         }
-        self.batch.trim()?;
+        self.batch.trim(self.headroom())?;
         Ok(true)
+    }
+
+    /// The most tokens a live row may still append: a rebuilt cache reserves that many
+    /// positions, so that no decode step has to regrow it (a copy of the whole cache into
+    /// fresh memory). The engine's memory bound, longest row × batch, is unchanged.
+    fn headroom(&self) -> usize {
+        self.batch
+            .slots()
+            .iter()
+            .flatten()
+            .map(|l| {
+                let generated = self.rows[l.row].tokens.len();
+                self.plan.rows[l.row].budget.saturating_sub(generated)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// One decode step: logits for every row, a token for every row, stop rules.
