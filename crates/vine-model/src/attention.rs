@@ -7,7 +7,8 @@
 //!
 //! - Without a cache, on the CPU in f32/f64 (either mode): one [`fused::attention`] op (RoPE,
 //!   scale, GQA, mask, softmax, weighted sum, with a written backward) on the projections'
-//!   `(B, T, heads·d)` layout.
+//!   `(B, T, heads·d)` layout. Prefilling an empty cache in `Mode::Infer` runs the same op and
+//!   also stores the chunk's rotated keys and its values.
 //! - `Mode::Train` otherwise (another device, half types, a cache, or [`Kernels::Composed`])
 //!   repeats K/V to every query head and uses only differentiable ops. With a cache, the keys
 //!   of earlier steps come from the cache (constants) and the current step's keys stay in the
@@ -74,8 +75,14 @@ impl Attention {
         cache: Option<(&mut KvCache, usize)>,
         mode: Mode,
     ) -> Result<Tensor> {
-        if cache.is_none() && step.fuses(x) {
-            return self.forward_fused(x, step, mode);
+        match cache {
+            None if step.fuses(x) => return self.forward_fused(x, step, mode, None),
+            // Prefilling an empty cache: attention within the chunk is the uncached forward's;
+            // the cache only stores the chunk's keys and values.
+            Some((cache, layer)) if cache.is_empty() && mode == Mode::Infer && step.fuses(x) => {
+                return self.forward_fused(x, step, mode, Some((cache, layer)));
+            }
+            _ => {}
         }
         let (b, t, _) = x.dims3()?;
         let d = self.head_dim;
@@ -130,11 +137,27 @@ impl Attention {
     }
 
     /// The forward without a cache through [`fused::attention`]; `x` `(B, T, H)`.
-    fn forward_fused(&self, x: &Tensor, step: &StepInputs, mode: Mode) -> Result<Tensor> {
+    fn forward_fused(
+        &self,
+        x: &Tensor,
+        step: &StepInputs,
+        mode: Mode,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
         let kernels = step.kernels;
         let q = self.q_proj.forward_with(x, mode, kernels)?; // (B, T, n_heads·d)
         let k = self.k_proj.forward_with(x, mode, kernels)?; // (B, T, n_kv·d)
         let v = self.v_proj.forward_with(x, mode, kernels)?;
+        if let Some((cache, layer)) = cache {
+            let (b, t, _) = x.dims3()?;
+            let heads = |x: &Tensor| -> Result<Tensor> {
+                x.reshape((b, t, self.n_kv_heads, self.head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous() // (B, n_kv, T, d)
+            };
+            let k = apply_rope_fused(&heads(&k)?, &step.rope)?;
+            cache.append(layer, &k, &heads(&v)?)?;
+        }
         let spec = AttentionSpec {
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,

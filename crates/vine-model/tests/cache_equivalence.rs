@@ -228,9 +228,10 @@ fn model_with_biases(cfg: ModelConfig, seed: u64) -> Transformer {
     Transformer::from_tensors(base.config().clone(), tensors, false).unwrap()
 }
 
-/// The fused CPU decode step against the composed candle ops it replaces, over several steps
-/// of a left-padded batch (rows at different positions), for GQA Llama with llama3 RoPE and
-/// for Qwen2 with q/k/v biases and a tied head. Same arithmetic up to summation order: 1e-5.
+/// The fused CPU prefill and decode step against the composed candle ops they replace, over
+/// several steps of a left-padded batch (rows at different positions), for GQA Llama with
+/// llama3 RoPE and for Qwen2 with q/k/v biases and a tied head. Same arithmetic up to
+/// summation order: 1e-5.
 #[test]
 fn fused_decode_matches_the_composed_step() {
     for cfg in [tiny_llama_config(), tiny_qwen_config()] {
