@@ -26,6 +26,7 @@
 
 mod attention;
 mod attention_kernels;
+mod decode_attention;
 mod fast_exp;
 mod gemm;
 mod linear;
@@ -45,10 +46,11 @@ pub use swiglu::{composed_swiglu, swiglu};
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
+pub(crate) use decode_attention::attend;
 pub(crate) use fast_exp::silu_mul;
 pub(crate) use rms_norm::forward as rms_norm_rows;
 pub(crate) use simd::dot;
-pub(crate) use skinny::{attend_one, matmul_wt_many};
+pub(crate) use skinny::matmul_wt_many;
 
 /// Which formulation the differentiable forward uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

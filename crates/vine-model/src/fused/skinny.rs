@@ -14,7 +14,6 @@
 
 use rayon::prelude::*;
 
-use super::fast_exp::softmax_in_place;
 use super::simd::dot;
 
 /// Columns of `y` a parallel task aims at; see [`task_width`].
@@ -109,7 +108,7 @@ unsafe fn columns(
 /// The vector extensions the kernels use.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum X86 {
+pub(super) enum X86 {
     /// AVX2 + FMA with AVX-512VL: the same 8-wide code with 32 registers.
     Avx512Vl,
     /// AVX2 + FMA.
@@ -120,7 +119,7 @@ enum X86 {
 
 /// The CPU's [`X86`] level, detected once.
 #[cfg(target_arch = "x86_64")]
-fn x86_level() -> X86 {
+pub(super) fn x86_level() -> X86 {
     use std::arch::is_x86_feature_detected as has;
     static LEVEL: std::sync::OnceLock<X86> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
@@ -144,10 +143,6 @@ fn tile_cols() -> usize {
     4
 }
 
-#[cfg(target_arch = "x86_64")]
-fn avx2_fma() -> bool {
-    x86_level() != X86::Baseline
-}
 
 /// A register tile: `y[i..i+R, j..j+C]` (see [`tile`]).
 #[cfg(target_arch = "x86_64")]
@@ -292,83 +287,10 @@ unsafe fn tile<const R: usize, const C: usize>(
     }
 }
 
-/// One query head's attention over `s` cached positions: `out (d) = softmax(k q) · v` with `k`,
-/// `v` `(s × d)` row-major and `q` already scaled; `scores` is scratch space.
-pub(crate) fn attend_one(q: &[f32], k: &[f32], v: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
-    let d = q.len();
-    let s = k.len() / d.max(1);
-    scores.clear();
-    scores.resize(s, 0.0);
-    #[cfg(target_arch = "x86_64")]
-    if avx2_fma() && d % 8 == 0 {
-        // SAFETY: AVX2 and FMA are present; `k`, `v` hold `s·d` elements, `out` and `q` `d`.
-        unsafe { attend_one_avx2(q, k, v, scores, out) };
-        return;
-    }
-    for (p, sc) in scores.iter_mut().enumerate() {
-        *sc = dot(q, &k[p * d..][..d]);
-    }
-    softmax_in_place(scores);
-    out.fill(0.0);
-    for (p, &w) in scores.iter().enumerate() {
-        for (o, &x) in out.iter_mut().zip(&v[p * d..][..d]) {
-            *o += w * x;
-        }
-    }
-}
-
-/// [`attend_one`] with 8-wide FMAs; `d` is a multiple of 8.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA; `k`, `v` hold `scores.len() · d` elements.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn attend_one_avx2(q: &[f32], k: &[f32], v: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let d = q.len();
-    let (qp, kp, vp) = (q.as_ptr(), k.as_ptr(), v.as_ptr());
-    for (p, sc) in scores.iter_mut().enumerate() {
-        let row = kp.add(p * d);
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i + 16 <= d {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(i)), _mm256_loadu_ps(row.add(i)), a0);
-            a1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(qp.add(i + 8)),
-                _mm256_loadu_ps(row.add(i + 8)),
-                a1,
-            );
-            i += 16;
-        }
-        if i < d {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(i)), _mm256_loadu_ps(row.add(i)), a0);
-        }
-        *sc = hsum(_mm256_add_ps(a0, a1));
-    }
-    softmax_in_place(scores);
-    // Columns in blocks of 64 (8 accumulators) so the sums stay in registers.
-    let mut c = 0;
-    while c < d {
-        let width = (d - c).min(64);
-        let mut acc = [_mm256_setzero_ps(); 8];
-        for (p, &w) in scores.iter().enumerate() {
-            let wv = _mm256_set1_ps(w);
-            let row = vp.add(p * d + c);
-            for (j, a) in acc.iter_mut().enumerate().take(width / 8) {
-                *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row.add(j * 8)), *a);
-            }
-        }
-        for (j, a) in acc.iter().enumerate().take(width / 8) {
-            _mm256_storeu_ps(out.as_mut_ptr().add(c + j * 8), *a);
-        }
-        c += width;
-    }
-}
-
 /// The sum of the 8 lanes of `a`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn hsum(a: std::arch::x86_64::__m256) -> f32 {
+pub(super) unsafe fn hsum(a: std::arch::x86_64::__m256) -> f32 {
     use std::arch::x86_64::*;
     let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -378,36 +300,6 @@ unsafe fn hsum(a: std::arch::x86_64::__m256) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_head_attention_matches_the_plain_formula() {
-        // Sums of products in a different order: 1e-6 relative on outputs of size ~1.
-        for (s, d) in [(1, 8), (5, 64), (37, 128), (9, 24), (3, 6)] {
-            let q: Vec<f32> = (0..d).map(|i| ((i * 3) % 7) as f32 * 0.1 - 0.3).collect();
-            let k: Vec<f32> = (0..s * d)
-                .map(|i| ((i * 5) % 11) as f32 * 0.1 - 0.5)
-                .collect();
-            let v: Vec<f32> = (0..s * d)
-                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
-                .collect();
-            let raw: Vec<f32> = (0..s)
-                .map(|p| (0..d).map(|i| q[i] * k[p * d + i]).sum())
-                .collect();
-            let max = raw.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let e: Vec<f32> = raw.iter().map(|x| (x - max).exp()).collect();
-            let z: f32 = e.iter().sum();
-            let mut out = vec![f32::NAN; d];
-            attend_one(&q, &k, &v, &mut Vec::new(), &mut out);
-            for i in 0..d {
-                let want: f32 = (0..s).map(|p| e[p] / z * v[p * d + i]).sum();
-                assert!(
-                    (out[i] - want).abs() < 1e-6,
-                    "s {s} d {d} [{i}]: {} vs {want}",
-                    out[i]
-                );
-            }
-        }
-    }
 
     #[test]
     fn matches_the_naive_product_on_ragged_shapes() {

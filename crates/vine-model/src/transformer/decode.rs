@@ -99,7 +99,8 @@ struct Heads {
 
 /// `softmax(q Kᵀ) V` for one new query per row over the row's valid cached positions
 /// `starts[b]..end`. `q` `(B, n_heads·d)` already scaled; `k`, `v` `(B, n_kv, cap, d)`;
-/// returns `(B, n_heads·d)`. Rows run in parallel.
+/// returns `(B, n_heads·d)`. Rows run in parallel, heads two at a time (their keys and values
+/// stream from memory together).
 fn attend(q: &[f32], k: &[f32], v: &[f32], starts: &[usize], s: Heads) -> Vec<f32> {
     let (d, groups) = (s.d, s.n_heads / s.n_kv);
     let mut out = vec![0.0f32; q.len()];
@@ -108,14 +109,22 @@ fn attend(q: &[f32], k: &[f32], v: &[f32], starts: &[usize], s: Heads) -> Vec<f3
         .enumerate()
         .for_each_init(Vec::new, |scores, (b, (out, q))| {
             let first = starts[b];
-            for h in 0..s.n_heads {
-                // This row's keys and values of kv head `h / groups` at `first..end`: (S, d).
+            // This row's keys and values of query head `h`'s kv head at `first..end`: (S, d).
+            let kv = |h: usize| {
                 let base = (b * s.n_kv + h / groups) * s.cap * d;
-                let (k, v) = (
-                    &k[base + first * d..base + s.end * d],
-                    &v[base + first * d..base + s.end * d],
-                );
-                fused::attend_one(&q[h * d..][..d], k, v, scores, &mut out[h * d..][..d]);
+                let range = base + first * d..base + s.end * d;
+                (&k[range.clone()], &v[range])
+            };
+            let mut heads = out.chunks_exact_mut(d).zip(q.chunks_exact(d)).enumerate();
+            while let Some((h, (o0, q0))) = heads.next() {
+                let (k0, v0) = kv(h);
+                match heads.next() {
+                    Some((_, (o1, q1))) => {
+                        let (k1, v1) = kv(h + 1);
+                        fused::attend::<2>([q0, q1], [k0, k1], [v0, v1], scores, [o0, o1]);
+                    }
+                    None => fused::attend::<1>([q0], [k0], [v0], scores, [o0]),
+                }
             }
         });
     out
