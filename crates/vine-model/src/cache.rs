@@ -46,6 +46,8 @@ pub struct KvCache {
     len: usize,
     /// Physical length written by the step in progress (set by the first `append` of a step).
     pending: Option<usize>,
+    /// Extra positions allocated with a layer's first write (see [`KvCache::reserve_first`]).
+    first_reserve: usize,
 }
 
 /// Large negative additive mask value; finite so that a fully masked row cannot produce NaN.
@@ -60,6 +62,7 @@ impl KvCache {
             starts: Vec::new(),
             len: 0,
             pending: None,
+            first_reserve: 0,
         }
     }
 
@@ -145,8 +148,7 @@ impl KvCache {
         if needs_grow {
             let cap = slot
                 .as_ref()
-                .map(|l| l.k.dims()[2] * 2)
-                .unwrap_or(0)
+                .map_or(end + self.first_reserve, |l| l.k.dims()[2] * 2)
                 .max(end)
                 .max(16);
             let grown = LayerKv {
@@ -159,6 +161,12 @@ impl KvCache {
         write_positions(&l.k, k, self.len)?;
         write_positions(&l.v, v, self.len)?;
         Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
+    }
+
+    /// Allocates room for `extra` positions beyond the first write of every layer, so that a
+    /// cache prefilled and then decoded in place (see the rollout engine) never regrows.
+    pub fn reserve_first(&mut self, extra: usize) {
+        self.first_reserve = extra;
     }
 
     /// The whole key and value buffers of `layer`, `(B, n_kv, capacity, head_dim)`, contiguous;
@@ -208,6 +216,7 @@ impl KvCache {
             starts,
             len: new_len,
             pending: None,
+            first_reserve: 0,
         })
     }
 
@@ -293,6 +302,7 @@ impl KvCache {
             starts,
             len,
             pending: None,
+            first_reserve: 0,
         })
     }
 

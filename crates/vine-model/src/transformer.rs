@@ -25,6 +25,7 @@ use crate::logprobs::target_logprobs;
 use crate::rope::Rope;
 
 mod decode;
+mod decode_ops;
 
 /// One pre-norm decoder block.
 #[derive(Debug, Clone)]

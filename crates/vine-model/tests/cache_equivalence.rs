@@ -266,3 +266,32 @@ fn fused_decode_matches_the_composed_step() {
         );
     }
 }
+
+/// From 16 rows the fused step runs two row groups in a pipeline; every row's arithmetic is the
+/// same as in a smaller batch (one group), so the logits must be identical, bit for bit. The
+/// rows share one prefilled cache (split with `select`) so only the decode schedule differs.
+#[test]
+fn pipelined_decode_equals_smaller_batches() {
+    for cfg in [tiny_llama_config(), tiny_qwen_config()] {
+        let model = model_with_biases(cfg.clone(), 5);
+        let n = 21;
+        let rows = ids(n, 12, cfg.vocab_size, 31);
+        let pads: Vec<usize> = (0..n).map(|i| (i * 5) % 7).collect();
+        let mut cache = model.new_cache();
+        model
+            .prefill(&tensor(&rows).narrow(1, 0, 8).unwrap(), &pads, &mut cache)
+            .unwrap();
+        let groups: [Vec<usize>; 3] = [(0..7).collect(), (7..14).collect(), (14..n).collect()];
+        let mut parts: Vec<KvCache> = groups.iter().map(|g| cache.select(g, 8).unwrap()).collect();
+        for t in 8..12 {
+            let step: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[t]]).collect();
+            let whole = values(&model.decode_step(&tensor(&step), &mut cache).unwrap());
+            let mut pieces = Vec::new();
+            for (g, part) in groups.iter().zip(parts.iter_mut()) {
+                let ids: Vec<Vec<u32>> = g.iter().map(|&r| step[r].clone()).collect();
+                pieces.extend(values(&model.decode_step(&tensor(&ids), part).unwrap()));
+            }
+            assert_eq!(whole, pieces, "{:?}, step {t}", cfg.architecture);
+        }
+    }
+}

@@ -1,6 +1,75 @@
-//! In-place writes of new positions into a cache buffer.
+//! In-place writes of new positions into a cache buffer, and a step written row group by row
+//! group (the fused decode step's pipeline).
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
+
+use super::{grow, KvCache, LayerKv};
+
+impl KvCache {
+    /// Starts a step of `t_new` positions that [`KvCache::write_step_rows`] fills group by group:
+    /// every layer gets room for them (layers not yet written are created, `(B, n_kv, ·, d)` of
+    /// `dtype`). Call [`KvCache::advance`] once every row of every layer is written.
+    pub(crate) fn reserve_step(
+        &mut self,
+        t_new: usize,
+        n_kv: usize,
+        d: usize,
+        dtype: DType,
+        device: &candle_core::Device,
+    ) -> Result<()> {
+        let end = self.len + t_new;
+        match self.pending {
+            Some(p) if p != end => candle_core::bail!("layers appended different lengths"),
+            _ => self.pending = Some(end),
+        }
+        let b = self.batch();
+        for slot in self.layers.iter_mut() {
+            match slot {
+                Some(l) if l.k.dims()[2] >= end => {}
+                Some(l) => {
+                    let cap = (l.k.dims()[2] * 2).max(end);
+                    l.k = grow(Some(&l.k), &l.k, cap, self.len)?;
+                    l.v = grow(Some(&l.v), &l.v, cap, self.len)?;
+                }
+                None => {
+                    let cap = (end + self.first_reserve).max(16);
+                    let zeros = || Tensor::zeros((b, n_kv, cap, d), dtype, device);
+                    *slot = Some(LayerKv {
+                        k: zeros()?,
+                        v: zeros()?,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes keys and values `(r, n_kv, t_new, d)` of rows `row0..row0 + r` of `layer` at the
+    /// positions [`KvCache::reserve_step`] made room for.
+    pub(crate) fn write_step_rows(
+        &mut self,
+        layer: usize,
+        row0: usize,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> Result<()> {
+        let (r, _, t_new, _) = k.dims4()?;
+        if self.pending != Some(self.len + t_new) || row0 + r > self.batch() {
+            candle_core::bail!(
+                "write_step_rows: rows {row0}..{} of {}, {t_new} positions, step not reserved",
+                row0 + r,
+                self.batch()
+            )
+        }
+        let l = self
+            .layers
+            .get(layer)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {layer}")))?;
+        write_positions(&l.k.narrow(0, row0, r)?, k, self.len)?;
+        write_positions(&l.v.narrow(0, row0, r)?, v, self.len)
+    }
+}
 
 /// Writes `src` `(B, n_kv, t, d)` into positions `at..at + t` of `buf` `(B, n_kv, cap, d)`, in
 /// place. On the CPU this is one copy per row and head (candle's `slice_set` took ~50 µs for
@@ -74,7 +143,69 @@ impl candle_core::InplaceOp2 for WritePositions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device};
+    use candle_core::Device;
+
+    #[test]
+    fn a_step_written_by_row_groups_equals_one_append() {
+        let dev = Device::Cpu;
+        let data = |seed: f32| {
+            Tensor::arange(0f32, 4.0 * 2.0 * 3.0, &dev)
+                .unwrap()
+                .affine(1.0, seed as f64)
+                .unwrap()
+                .reshape((4, 2, 1, 3))
+                .unwrap()
+        };
+        let (k0, v0, k1, v1) = (data(0.0), data(100.0), data(200.0), data(300.0));
+        let mut whole = KvCache::new(1);
+        let mut split = KvCache::new(1);
+        for c in [&mut whole, &mut split] {
+            c.set_left_padding(&[0, 0, 0, 0]).unwrap();
+        }
+        for (k, v) in [(&k0, &v0), (&k1, &v1)] {
+            whole.append(0, k, v).unwrap();
+            whole.advance(1).unwrap();
+            split.reserve_step(1, 2, 3, DType::F32, &dev).unwrap();
+            split
+                .write_step_rows(
+                    0,
+                    0,
+                    &k.narrow(0, 0, 3).unwrap(),
+                    &v.narrow(0, 0, 3).unwrap(),
+                )
+                .unwrap();
+            split
+                .write_step_rows(
+                    0,
+                    3,
+                    &k.narrow(0, 3, 1).unwrap(),
+                    &v.narrow(0, 3, 1).unwrap(),
+                )
+                .unwrap();
+            split.advance(1).unwrap();
+        }
+        let (a, b) = (
+            whole.layer_buffers(0).unwrap(),
+            split.layer_buffers(0).unwrap(),
+        );
+        for (x, y) in [(a.0, b.0), (a.1, b.1)] {
+            let x = x.narrow(2, 0, 2).unwrap().flatten_all().unwrap();
+            let y = y.narrow(2, 0, 2).unwrap().flatten_all().unwrap();
+            assert_eq!(x.to_vec1::<f32>().unwrap(), y.to_vec1::<f32>().unwrap());
+        }
+        // Rows past the batch, or a step not reserved: errors.
+        split.reserve_step(1, 2, 3, DType::F32, &dev).unwrap();
+        assert!(split.write_step_rows(0, 3, &k0, &v0).is_err());
+        split.advance(1).unwrap();
+        assert!(split
+            .write_step_rows(
+                0,
+                0,
+                &k0.narrow(0, 0, 1).unwrap(),
+                &v0.narrow(0, 0, 1).unwrap()
+            )
+            .is_err());
+    }
 
     #[test]
     fn writes_the_same_as_slice_set_in_every_dtype() {

@@ -143,7 +143,6 @@ fn tile_cols() -> usize {
     4
 }
 
-
 /// A register tile: `y[i..i+R, j..j+C]` (see [`tile`]).
 #[cfg(target_arch = "x86_64")]
 type Tile = unsafe fn(&[f32], &[f32], Out, usize, usize, usize, usize);

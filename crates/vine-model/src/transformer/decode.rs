@@ -14,120 +14,177 @@
 //!          ─ rms_norm ─ x += (silu(x Wgᵀ) ⊙ x Wuᵀ) Wdᵀ                           3 GEMMs
 //! ```
 //!
-//! then the final norm and the LM head. The arithmetic is the composed path's
+//! then the final norm and the LM head.
+//!
+//! # Two row groups in a pipeline
+//!
+//! The attention is bound by memory (reading the cache), the GEMMs by arithmetic; one after
+//! the other, each leaves the other resource idle. From 16 rows on, the batch is cut into two
+//! groups `A` and `B` that go through the layers half a stage apart, so that one group's
+//! attention runs (`rayon::join`) beside the other's GEMMs:
+//!
+//! ```text
+//! qkv₀(A)
+//! for each layer l:   attn_l(A) ∥ mlp_{l−1}(B) + qkv_l(B)
+//!                     attn_l(B) ∥ mlp_l(A) + qkv_{l+1}(A)   (the last: + head(A))
+//! mlp_last(B) + head(B)
+//! ```
+//!
+//! New keys and values are written to the cache between the joined stages, so a stage reading
+//! the cache never runs beside one writing it. Every row's arithmetic is the same in either
+//! schedule (the GEMM tiles compute each output alone), so both give the same logits.
+//!
+//! The arithmetic is the composed path's
 //! (`Transformer::run` in `Mode::Infer`) up to the order of summation inside dot products and
 //! GEMMs; `tests::fused_decode_matches_the_composed_step` holds the two within 1e-5.
 //!
 //! It runs for CPU f32 models with contiguous weights and [`Kernels::Fused`] (the default);
 //! everything else (f64, half types, CUDA, `VINEPPO_KERNELS=composed`) takes the composed step.
 
-use candle_core::{DType, Result, Tensor};
-use rayon::prelude::*;
+use std::ops::Range;
 
+use candle_core::{DType, Result, Tensor};
+
+use super::decode_ops::{add_assign, attend, project, rms_norm, rope, Heads};
 use super::Transformer;
 use crate::cache::KvCache;
 use crate::fused::{self, CpuData, Kernels};
 use crate::layers::Linear;
 
-/// `yᵢ (m × nᵢ) = x (m × k) · Wᵢᵀ + bᵢ` for Hugging Face `(nᵢ, k)` weights sharing the input
-/// `x` (one parallel region for all of them).
-fn project<const N: usize>(x: &[f32], m: usize, maps: [&Linear; N]) -> Result<[Vec<f32>; N]> {
-    let k = maps.first().map_or(Ok(0), |l| l.weight.dim(1))?;
-    let mut ys: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
-    for (y, l) in ys.iter_mut().zip(&maps) {
-        *y = vec![0.0f32; m * l.weight.dim(0)?];
-    }
-    let weights: Vec<&Tensor> = maps.iter().map(|l| &l.weight).collect();
-    CpuData::new(&weights)?.with::<f32, _>(|ws| {
-        let mut jobs: Vec<_> = ws
-            .iter()
-            .zip(ys.iter_mut())
-            .zip(&maps)
-            .map(|((w, y), l)| (*w, l.weight.dims()[0], y.as_mut_slice()))
-            .collect();
-        fused::matmul_wt_many(x, m, k, &mut jobs);
+/// Rows from which the batch is decoded as two pipelined groups (see the module docs).
+const PIPELINE_MIN_ROWS: usize = 16;
+
+/// What every stage of one step reads.
+struct Step<'a> {
+    model: &'a Transformer,
+    /// RoPE tables of every row's new position: `(B, d/2)` each.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    /// First valid cache position of every row.
+    starts: Vec<usize>,
+    /// `1 / sqrt(head_dim)`.
+    scale: f32,
+}
+
+/// Consecutive rows of the batch and their state within the step.
+struct Group {
+    rows: Range<usize>,
+    /// Residual stream `(r, H)`.
+    x: Vec<f32>,
+    /// This layer's rotated, scaled queries `(r, n_heads·d)`.
+    q: Vec<f32>,
+    /// This layer's new keys and values `(r, n_kv·d)`, until written to the cache.
+    kv: Option<(Vec<f32>, Vec<f32>)>,
+    /// This layer's attention output `(r, n_heads·d)`.
+    attn: Vec<f32>,
+    /// Logits `(r, V)` once the head has run.
+    logits: Vec<f32>,
+}
+
+impl Step<'_> {
+    /// RMSNorm, the q/k/v projections, RoPE and the query scale of layer `l`.
+    fn qkv(&self, g: &mut Group, l: usize) -> Result<()> {
+        let c = &self.model.config;
+        let (r, d, half) = (g.rows.len(), c.head_dim, c.head_dim / 2);
+        let layer = &self.model.layers[l];
+        let attn = &layer.self_attn;
+        let normed = rms_norm(
+            &g.x,
+            &layer.input_layernorm.weight,
+            layer.input_layernorm.eps,
+        )?;
+        let [mut q, mut k, v] = project(&normed, r, [&attn.q_proj, &attn.k_proj, &attn.v_proj])?;
+        let rows = g.rows.start * half..g.rows.end * half;
+        let (cos, sin) = (&self.cos[rows.clone()], &self.sin[rows]);
+        rope(&mut q, c.num_attention_heads, d, cos, sin);
+        rope(&mut k, c.num_key_value_heads, d, cos, sin);
+        for q in q.iter_mut() {
+            *q *= self.scale;
+        }
+        g.q = q;
+        g.kv = Some((k, v));
         Ok(())
-    })?;
-    for (y, l) in ys.iter_mut().zip(&maps) {
-        if let Some(b) = &l.bias {
-            CpuData::new(&[b])?.with::<f32, _>(|b| {
-                for row in y.chunks_exact_mut(b[0].len()) {
-                    add_assign(row, b[0]);
-                }
-                Ok(())
-            })?;
+    }
+
+    /// Writes the group's new keys and values of layer `l` into the cache.
+    fn write_kv(&self, cache: &mut KvCache, g: &mut Group, l: usize) -> Result<()> {
+        let c = &self.model.config;
+        let (n_kv, d) = (c.num_key_value_heads, c.head_dim);
+        let (k, v) =
+            g.kv.take()
+                .ok_or_else(|| candle_core::Error::Msg("decode: keys written twice".into()))?;
+        // (r, n_kv·d) is (r, n_kv, 1, d): the cache's layout for one new position.
+        let shape = (g.rows.len(), n_kv, 1, d);
+        let dev = &self.model.device;
+        let (k, v) = (
+            Tensor::from_vec(k, shape, dev)?,
+            Tensor::from_vec(v, shape, dev)?,
+        );
+        cache.write_step_rows(l, g.rows.start, &k, &v)
+    }
+
+    /// The group's attention over the cache of layer `l` (its new keys already written).
+    fn attention(&self, cache: &KvCache, g: &mut Group, l: usize) -> Result<()> {
+        let c = &self.model.config;
+        let (kb, vb) = cache
+            .layer_buffers(l)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {l}")))?;
+        let shape = Heads {
+            n_heads: c.num_attention_heads,
+            n_kv: c.num_key_value_heads,
+            d: c.head_dim,
+            cap: kb.dims()[2],
+            end: cache.len() + 1,
+            row0: g.rows.start,
+        };
+        let starts = &self.starts[g.rows.clone()];
+        g.attn = CpuData::new(&[kb, vb])?
+            .with::<f32, _>(|kv| Ok(attend(&g.q, kv[0], kv[1], starts, shape)))?;
+        Ok(())
+    }
+
+    /// The output projection and the MLP of layer `l`, each added to the residual stream.
+    fn mlp(&self, g: &mut Group, l: usize) -> Result<()> {
+        let layer = &self.model.layers[l];
+        let r = g.rows.len();
+        let [o] = project(&g.attn, r, [&layer.self_attn.o_proj])?;
+        add_assign(&mut g.x, &o);
+        let (mlp, post) = (&layer.mlp, &layer.post_attention_layernorm);
+        let normed = rms_norm(&g.x, &post.weight, post.eps)?;
+        let [gate, up] = project(&normed, r, [&mlp.gate_proj, &mlp.up_proj])?;
+        let act = fused::silu_mul(&gate, &up);
+        let [down] = project(&act, r, [&mlp.down_proj])?;
+        add_assign(&mut g.x, &down);
+        Ok(())
+    }
+
+    /// The final norm and the LM head.
+    fn head(&self, g: &mut Group) -> Result<()> {
+        let m = self.model;
+        let normed = rms_norm(&g.x, &m.norm.weight, m.norm.eps)?;
+        let head = Linear {
+            weight: m.lm_head.as_ref().unwrap_or(&m.embed_tokens).clone(),
+            bias: None,
+        };
+        let [logits] = project(&normed, g.rows.len(), [&head])?;
+        g.logits = logits;
+        Ok(())
+    }
+
+    /// The MLP of layer `l`, then the next layer's q/k/v, or the head after the last layer.
+    fn mlp_then_next(&self, g: &mut Group, l: usize) -> Result<()> {
+        self.mlp(g, l)?;
+        if l + 1 < self.model.layers.len() {
+            self.qkv(g, l + 1)
+        } else {
+            self.head(g)
         }
     }
-    Ok(ys)
 }
 
-/// `x += y`, element-wise.
-fn add_assign(x: &mut [f32], y: &[f32]) {
-    for (x, &y) in x.iter_mut().zip(y) {
-        *x += y;
-    }
-}
-
-/// Rotates every head of `x` `(B, heads·d)` in place: `x' = x·cos + rotate_half(x)·sin` with the
-/// row's half-width tables `cos`, `sin` `(B, d/2)`.
-fn rope(x: &mut [f32], heads: usize, d: usize, cos: &[f32], sin: &[f32]) {
-    let half = d / 2;
-    for (b, row) in x.chunks_exact_mut(heads * d).enumerate() {
-        let (c, s) = (&cos[b * half..][..half], &sin[b * half..][..half]);
-        for head in row.chunks_exact_mut(d) {
-            let (x1, x2) = head.split_at_mut(half);
-            for i in 0..half {
-                let (a, b) = (x1[i], x2[i]);
-                x1[i] = a * c[i] - b * s[i];
-                x2[i] = b * c[i] + a * s[i];
-            }
-        }
-    }
-}
-
-/// The shapes one attention call needs.
-#[derive(Clone, Copy)]
-struct Heads {
-    n_heads: usize,
-    n_kv: usize,
-    d: usize,
-    /// Physical positions per cached row (the buffers' third dim).
-    cap: usize,
-    /// Physical length after this step's append.
-    end: usize,
-}
-
-/// `softmax(q Kᵀ) V` for one new query per row over the row's valid cached positions
-/// `starts[b]..end`. `q` `(B, n_heads·d)` already scaled; `k`, `v` `(B, n_kv, cap, d)`;
-/// returns `(B, n_heads·d)`. Rows run in parallel, heads two at a time (their keys and values
-/// stream from memory together).
-fn attend(q: &[f32], k: &[f32], v: &[f32], starts: &[usize], s: Heads) -> Vec<f32> {
-    let (d, groups) = (s.d, s.n_heads / s.n_kv);
-    let mut out = vec![0.0f32; q.len()];
-    out.par_chunks_mut(s.n_heads * d)
-        .zip(q.par_chunks(s.n_heads * d))
-        .enumerate()
-        .for_each_init(Vec::new, |scores, (b, (out, q))| {
-            let first = starts[b];
-            // This row's keys and values of query head `h`'s kv head at `first..end`: (S, d).
-            let kv = |h: usize| {
-                let base = (b * s.n_kv + h / groups) * s.cap * d;
-                let range = base + first * d..base + s.end * d;
-                (&k[range.clone()], &v[range])
-            };
-            let mut heads = out.chunks_exact_mut(d).zip(q.chunks_exact(d)).enumerate();
-            while let Some((h, (o0, q0))) = heads.next() {
-                let (k0, v0) = kv(h);
-                match heads.next() {
-                    Some((_, (o1, q1))) => {
-                        let (k1, v1) = kv(h + 1);
-                        fused::attend::<2>([q0, q1], [k0, k1], [v0, v1], scores, [o0, o1]);
-                    }
-                    None => fused::attend::<1>([q0], [k0], [v0], scores, [o0]),
-                }
-            }
-        });
-    out
+/// Both results of a `rayon::join`, the first error first.
+fn both(r: (Result<()>, Result<()>)) -> Result<()> {
+    r.0.and(r.1)
 }
 
 impl Transformer {
@@ -152,76 +209,75 @@ impl Transformer {
     /// [`Transformer::decode_fused`]'s body.
     fn decode_fused_on_pool(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let c = &self.config;
-        let (b, h, vocab) = (ids.len(), c.hidden_size, c.vocab_size);
-        let (n_heads, n_kv, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        super::prepare_cache(cache, &vec![0; b], b, c.num_hidden_layers)?;
-        // RoPE tables of every row's new position: (B, d/2).
-        let positions = cache.positions(1);
+        let (b, h) = (ids.len(), c.hidden_size);
+        let n_layers = c.num_hidden_layers;
+        super::prepare_cache(cache, &vec![0; b], b, n_layers)?;
         let tables = self
             .rope
-            .tables(&positions, b, 1, DType::F32, &self.device)?;
-        let cos = tables.cos.flatten_all()?.to_vec1::<f32>()?;
-        let sin = tables.sin.flatten_all()?.to_vec1::<f32>()?;
-        // Embeddings: (B, H).
-        let mut x = CpuData::new(&[&self.embed_tokens])?.with::<f32, _>(|e| {
-            Ok(ids
-                .iter()
-                .flat_map(|&id| &e[0][id as usize * h..][..h])
-                .copied()
-                .collect::<Vec<f32>>())
-        })?;
-        let scale = 1.0 / (d as f32).sqrt();
-        let starts = cache.starts().to_vec();
-        for (l, layer) in self.layers.iter().enumerate() {
-            let attn = &layer.self_attn;
-            let normed = rms_norm(&x, &layer.input_layernorm.weight, layer.input_layernorm.eps)?;
-            let [mut q, mut k, v] =
-                project(&normed, b, [&attn.q_proj, &attn.k_proj, &attn.v_proj])?;
-            rope(&mut q, n_heads, d, &cos, &sin);
-            rope(&mut k, n_kv, d, &cos, &sin);
-            for q in q.iter_mut() {
-                *q *= scale;
-            }
-            // (B, n_kv·d) is (B, n_kv, 1, d): the cache's layout for one new position.
-            let k = Tensor::from_vec(k, (b, n_kv, 1, d), &self.device)?;
-            let v = Tensor::from_vec(v, (b, n_kv, 1, d), &self.device)?;
-            cache.append(l, &k, &v)?;
-            let (kb, vb) = cache
-                .layer_buffers(l)
-                .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {l}")))?;
-            let shape = Heads {
-                n_heads,
-                n_kv,
-                d,
-                cap: kb.dims()[2],
-                end: cache.len() + 1,
-            };
-            let out = CpuData::new(&[kb, vb])?
-                .with::<f32, _>(|kv| Ok(attend(&q, kv[0], kv[1], &starts, shape)))?;
-            let [o] = project(&out, b, [&attn.o_proj])?;
-            add_assign(&mut x, &o);
-
-            let mlp = &layer.mlp;
-            let post = &layer.post_attention_layernorm;
-            let normed = rms_norm(&x, &post.weight, post.eps)?;
-            let [gate, up] = project(&normed, b, [&mlp.gate_proj, &mlp.up_proj])?;
-            let act = fused::silu_mul(&gate, &up);
-            let [down] = project(&act, b, [&mlp.down_proj])?;
-            add_assign(&mut x, &down);
-        }
-        cache.advance(1)?;
-        let normed = rms_norm(&x, &self.norm.weight, self.norm.eps)?;
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        let head = Linear {
-            weight: head.clone(),
-            bias: None,
+            .tables(&cache.positions(1), b, 1, DType::F32, &self.device)?;
+        let step = Step {
+            model: self,
+            cos: tables.cos.flatten_all()?.to_vec1::<f32>()?,
+            sin: tables.sin.flatten_all()?.to_vec1::<f32>()?,
+            starts: cache.starts().to_vec(),
+            scale: 1.0 / (c.head_dim as f32).sqrt(),
         };
-        let [logits] = project(&normed, b, [&head])?;
-        Tensor::from_vec(logits, (b, vocab), &self.device)
+        let embed = |rows: Range<usize>| -> Result<Group> {
+            let x = CpuData::new(&[&self.embed_tokens])?.with::<f32, _>(|e| {
+                Ok(ids[rows.clone()]
+                    .iter()
+                    .flat_map(|&id| &e[0][id as usize * h..][..h])
+                    .copied()
+                    .collect::<Vec<f32>>())
+            })?;
+            Ok(Group {
+                rows,
+                x,
+                q: Vec::new(),
+                kv: None,
+                attn: Vec::new(),
+                logits: Vec::new(),
+            })
+        };
+        let (n_kv, d) = (c.num_key_value_heads, c.head_dim);
+        cache.reserve_step(1, n_kv, d, DType::F32, &self.device)?;
+        let logits = if b < PIPELINE_MIN_ROWS || n_layers == 0 {
+            let mut g = embed(0..b)?;
+            for l in 0..n_layers {
+                step.qkv(&mut g, l)?;
+                step.write_kv(cache, &mut g, l)?;
+                step.attention(cache, &mut g, l)?;
+                step.mlp(&mut g, l)?;
+            }
+            step.head(&mut g)?;
+            g.logits
+        } else {
+            let (mut a, mut z) = (embed(0..b / 2)?, embed(b / 2..b)?);
+            step.qkv(&mut a, 0)?;
+            step.write_kv(cache, &mut a, 0)?;
+            for l in 0..n_layers {
+                let shared = &*cache;
+                both(rayon::join(
+                    || step.attention(shared, &mut a, l),
+                    || match l {
+                        0 => step.qkv(&mut z, 0),
+                        _ => step.mlp_then_next(&mut z, l - 1),
+                    },
+                ))?;
+                step.write_kv(cache, &mut z, l)?;
+                let shared = &*cache;
+                both(rayon::join(
+                    || step.mlp_then_next(&mut a, l),
+                    || step.attention(shared, &mut z, l),
+                ))?;
+                if l + 1 < n_layers {
+                    step.write_kv(cache, &mut a, l + 1)?;
+                }
+            }
+            step.mlp_then_next(&mut z, n_layers - 1)?;
+            [a.logits, z.logits].concat()
+        };
+        cache.advance(1)?;
+        Tensor::from_vec(logits, (b, c.vocab_size), &self.device)
     }
-}
-
-/// RMSNorm of every row of `x` `(B, H)` with weight `w` `(H)`.
-fn rms_norm(x: &[f32], w: &Tensor, eps: f64) -> Result<Vec<f32>> {
-    CpuData::new(&[w])?.with::<f32, _>(|w| Ok(fused::rms_norm_rows(x, w[0], eps)))
 }
