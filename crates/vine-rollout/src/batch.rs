@@ -125,6 +125,22 @@ impl Batch {
         reserve: usize,
     ) -> Result<()> {
         self.compact()?;
+        if self.cache.is_none() {
+            if let Some((cache, rows)) = whole_chunk(new, pool)? {
+                // One chunk, every row exactly as prefilled: its cache becomes the batch's.
+                self.cache = Some(cache.clone());
+                self.slots = rows
+                    .into_iter()
+                    .map(|row| {
+                        Some(Live {
+                            row,
+                            next: first(row),
+                        })
+                    })
+                    .collect();
+                return Ok(());
+            }
+        }
         let mut parts: Vec<KvCache> = Vec::new();
         let mut rows = Vec::new();
         for (chunk, group) in by_chunk(new, |a| a.chunk) {
@@ -220,6 +236,31 @@ fn by_chunk<T: Copy>(items: &[T], chunk: impl Fn(&T) -> usize) -> Vec<(usize, Ve
         }
     }
     groups
+}
+
+/// When `new` is every row of one pooled chunk, each taking its whole prefilled row, and the
+/// chunk serves no other row (its cache may then be written to): that chunk's cache and the
+/// rows in its row order.
+fn whole_chunk<'p>(new: &[Admission], pool: &'p Pool) -> Result<Option<(&'p KvCache, Vec<usize>)>> {
+    let Some(chunk) = new.first().map(|a| a.chunk) else {
+        return Ok(None);
+    };
+    if !pool.is_drained(chunk) {
+        return Ok(None);
+    }
+    let cache = pool_cache(pool, chunk)?;
+    let mut rows = vec![None; cache.batch()];
+    for a in new {
+        let src = a.slice.row;
+        let whole = src < rows.len() && a.slice.keep == cache.row_len(src);
+        if a.chunk != chunk || !whole || rows[src].replace(a.row).is_some() {
+            return Ok(None);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .collect::<Option<Vec<usize>>>()
+        .map(|rows| (cache, rows)))
 }
 
 fn pool_cache(pool: &Pool, chunk: usize) -> Result<&KvCache> {

@@ -74,6 +74,14 @@ impl Pool {
     }
 
     /// The cache of chunk `chunk` (valid until [`Pool::release`]).
+    /// True when every row `chunk` serves has been handed out (its cache is needed no more).
+    pub fn is_drained(&self, chunk: usize) -> bool {
+        self.chunks
+            .get(chunk)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.pending == 0)
+    }
+
     pub fn cache(&self, chunk: usize) -> Option<&KvCache> {
         self.chunks.get(chunk)?.as_ref().map(|c| &c.cache)
     }
@@ -142,6 +150,15 @@ impl Pool {
         }
         let mut cache = lm.new_cache();
         cache.set_left_padding(&left_pad)?;
+        if leaves
+            .iter()
+            .all(|l| matches!(l.rows[..], [r] if plan.rows[r].keep == l.len))
+        {
+            // Every leaf serves one row, as prefilled: the decode batch can take this cache
+            // over as it is (`Batch::admit`), so it gets room for the rows' budgets now.
+            let budget = leaves.iter().map(|l| plan.rows[l.rows[0]].budget).max();
+            cache.reserve_first(budget.unwrap_or(0));
+        }
         // Along time in pieces of at most `chunk_tokens` positions; a chunk longer than that
         // holds a single leaf (b = 1), so only the first piece carries padding.
         let step = (self.chunk_tokens / b).max(1);

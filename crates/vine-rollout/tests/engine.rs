@@ -53,6 +53,29 @@ fn engine_equals_naive_generation_for_every_configuration() {
 }
 
 #[test]
+fn distinct_prompts_decode_in_their_prefilled_cache() {
+    // One sample per distinct prompt, all in one chunk and one batch: the batch takes the
+    // prefilled cache over (no copy), and the samples are still exactly the naive ones.
+    let lm = MockLm::hashed(64, 5);
+    let requests: Vec<Request> = (0..6u32)
+        .map(|i| Request {
+            prefix: (0..3 + i as usize).map(|t| 1 + (i + t as u32 * 7) % 60).collect(),
+            n: 1,
+            seed: i as u64,
+            max_new_tokens: Some(9),
+        })
+        .collect();
+    let want = naive(&lm, &requests, &params(), None);
+    let mut last = Progress::default();
+    let got = Engine::new(EngineConfig::default())
+        .unwrap()
+        .generate(&lm, &requests, &params(), None, &mut |p| last = p)
+        .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(last.cache_rebuilds, 0);
+}
+
+#[test]
 fn samples_do_not_depend_on_batch_composition_or_order() {
     let lm = MockLm::hashed(64, 4);
     let requests = vine_requests(64, 3, 4);
