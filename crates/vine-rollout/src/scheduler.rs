@@ -98,7 +98,7 @@ impl Pool {
             && self.next_leaf < plan.leaves.len()
             && (self.heap.is_empty() || self.positions < self.pool_tokens)
         {
-            self.prefill_chunk(lm, requests, plan)?;
+            self.prefill_chunk(lm, requests, plan, n)?;
         }
         let mut out = Vec::with_capacity(n.min(self.heap.len()));
         while out.len() < n {
@@ -127,12 +127,14 @@ impl Pool {
         }
     }
 
-    /// Prefills the next run of leaves that fits the chunk budget.
+    /// Prefills the next run of leaves that fits the chunk budget; `free` decode slots are
+    /// waiting for rows.
     fn prefill_chunk(
         &mut self,
         lm: &dyn CausalLm,
         requests: &[Request],
         plan: &Plan,
+        free: usize,
     ) -> Result<()> {
         let first = self.next_leaf;
         let t = plan.leaves[first].len; // leaves are sorted longest first
@@ -150,12 +152,14 @@ impl Pool {
         }
         let mut cache = lm.new_cache();
         cache.set_left_padding(&left_pad)?;
-        if leaves
-            .iter()
-            .all(|l| matches!(l.rows[..], [r] if plan.rows[r].keep == l.len))
+        if b <= free
+            && leaves
+                .iter()
+                .all(|l| matches!(l.rows[..], [r] if plan.rows[r].keep == l.len))
         {
-            // Every leaf serves one row, as prefilled: the decode batch can take this cache
-            // over as it is (`Batch::admit`), so it gets room for the rows' budgets now.
+            // Every leaf serves one row, as prefilled, and all fit the free slots: the decode
+            // batch can take this cache over as it is (`Batch::admit`), so it gets room for
+            // the rows' budgets now (no more than the batch itself would hold).
             let budget = leaves.iter().map(|l| plan.rows[l.rows[0]].budget).max();
             cache.reserve_first(budget.unwrap_or(0));
         }

@@ -59,7 +59,9 @@ fn distinct_prompts_decode_in_their_prefilled_cache() {
     let lm = MockLm::hashed(64, 5);
     let requests: Vec<Request> = (0..6u32)
         .map(|i| Request {
-            prefix: (0..3 + i as usize).map(|t| 1 + (i + t as u32 * 7) % 60).collect(),
+            prefix: (0..3 + i as usize)
+                .map(|t| 1 + (i + t as u32 * 7) % 60)
+                .collect(),
             n: 1,
             seed: i as u64,
             max_new_tokens: Some(9),
