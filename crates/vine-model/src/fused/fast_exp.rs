@@ -17,9 +17,9 @@ const LO: f32 = -87.33;
 
 /// `e^x` to within 2e-7 relative for `x` in `[−87.33, 88]`; `0` below (where `e^x` is
 /// subnormal) and `+∞` above (where the true value, up to 3.4e38, would still be finite: no
-/// use here comes near it). NaN in, NaN out.
+/// use here comes near it). NaN in, NaN out. Also the rollout sampler's exponential.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer

@@ -39,6 +39,7 @@ mod softmax;
 mod swiglu;
 
 pub use attention::{attention, composed_attention, AttentionSpec};
+pub use fast_exp::exp;
 pub use linear::{composed_linear, linear};
 pub use mlp::{composed_swiglu_mlp, swiglu_mlp};
 pub use rms_norm::{composed_rms_norm, rms_norm};

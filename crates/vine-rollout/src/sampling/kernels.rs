@@ -54,35 +54,14 @@ pub(crate) fn weights(logits: &[f32], t: f32, max: f32, out: &mut Vec<f32>) {
 }
 
 /// `e^x` for `x ≤ 0` (including -inf), relative error below 2e-7; 0 below -87 (where `e^x`
-/// leaves the normal f32 range). Cephes' `expf` polynomial with a branch-free range reduction,
-/// so a loop over it vectorises, unlike a call into libm.
+/// leaves the normal f32 range). The decode step's branch-free exp ([`vine_model::fused::exp`],
+/// the same arithmetic down to −87), so a loop over it vectorises, unlike a call into libm.
 #[inline(always)]
 pub(crate) fn exp_nonpositive(x: f32) -> f32 {
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let xc = if x < -87.0 { -87.0 } else { x };
-    let shifted = xc * std::f32::consts::LOG2_E + ROUND; // low mantissa bits hold round(x·log2 e)
-    let n = shifted - ROUND;
-    let r = xc - n * C1 - n * C2; // |r| <= ln(2)/2
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
-    // 2^n built from the integer in `shifted`'s bits: no float-to-int conversion, which would
-    // not vectorise.
-    let biased = shifted
-        .to_bits()
-        .wrapping_sub(ROUND.to_bits())
-        .wrapping_add(127);
-    let scale = f32::from_bits(biased << 23);
     if x < -87.0 {
         0.0
     } else {
-        e * scale
+        vine_model::fused::exp(x)
     }
 }
 
