@@ -137,31 +137,46 @@ impl KvCache {
             candle_core::bail!("cache holds {} rows, got keys for {b}", self.batch())
         }
         let end = self.len + t_new;
+        self.begin_step(end)?;
+        let len = self.len;
+        let l = self.make_room(layer, end, k)?;
+        write_positions(&l.k, k, len)?;
+        write_positions(&l.v, v, len)?;
+        Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
+    }
+
+    /// Records that the step in progress writes positions up to `end`; every layer of a step
+    /// must agree.
+    fn begin_step(&mut self, end: usize) -> Result<()> {
         match self.pending {
             Some(p) if p != end => candle_core::bail!("layers appended different lengths"),
             _ => self.pending = Some(end),
         }
+        Ok(())
+    }
+
+    /// Gives `layer` room for `end` positions: created with [`KvCache::reserve_first`]'s extra
+    /// room (at least 16), doubled when full, keeping the first `len`. `like` has the buffers'
+    /// rows, heads, head size, dtype and device.
+    fn make_room(&mut self, layer: usize, end: usize, like: &Tensor) -> Result<&LayerKv> {
+        let (len, first_reserve) = (self.len, self.first_reserve);
         let slot = self
             .layers
             .get_mut(layer)
             .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {layer}")))?;
-        let needs_grow = slot.as_ref().map(|l| l.k.dims()[2] < end).unwrap_or(true);
-        if needs_grow {
+        if slot.as_ref().is_none_or(|l| l.k.dims()[2] < end) {
             let cap = slot
                 .as_ref()
-                .map_or(end + self.first_reserve, |l| l.k.dims()[2] * 2)
+                .map_or(end + first_reserve, |l| l.k.dims()[2] * 2)
                 .max(end)
                 .max(16);
-            let grown = LayerKv {
-                k: grow(slot.as_ref().map(|l| &l.k), k, cap, self.len)?,
-                v: grow(slot.as_ref().map(|l| &l.v), v, cap, self.len)?,
-            };
-            *slot = Some(grown);
+            *slot = Some(LayerKv {
+                k: grow(slot.as_ref().map(|l| &l.k), like, cap, len)?,
+                v: grow(slot.as_ref().map(|l| &l.v), like, cap, len)?,
+            });
         }
-        let l = slot.as_ref().expect("allocated above");
-        write_positions(&l.k, k, self.len)?;
-        write_positions(&l.v, v, self.len)?;
-        Ok((l.k.narrow(2, 0, end)?, l.v.narrow(2, 0, end)?))
+        slot.as_ref()
+            .ok_or_else(|| candle_core::Error::Msg(format!("no cache layer {layer}")))
     }
 
     /// Allocates room for `extra` positions beyond the first write of every layer, so that a

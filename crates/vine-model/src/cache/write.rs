@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
-use super::{grow, KvCache, LayerKv};
+use super::KvCache;
 
 impl KvCache {
     /// Starts a step of `t_new` positions that [`KvCache::write_step_rows`] fills group by group:
@@ -18,28 +18,11 @@ impl KvCache {
         device: &candle_core::Device,
     ) -> Result<()> {
         let end = self.len + t_new;
-        match self.pending {
-            Some(p) if p != end => candle_core::bail!("layers appended different lengths"),
-            _ => self.pending = Some(end),
-        }
-        let b = self.batch();
-        for slot in self.layers.iter_mut() {
-            match slot {
-                Some(l) if l.k.dims()[2] >= end => {}
-                Some(l) => {
-                    let cap = (l.k.dims()[2] * 2).max(end);
-                    l.k = grow(Some(&l.k), &l.k, cap, self.len)?;
-                    l.v = grow(Some(&l.v), &l.v, cap, self.len)?;
-                }
-                None => {
-                    let cap = (end + self.first_reserve).max(16);
-                    let zeros = || Tensor::zeros((b, n_kv, cap, d), dtype, device);
-                    *slot = Some(LayerKv {
-                        k: zeros()?,
-                        v: zeros()?,
-                    });
-                }
-            }
+        self.begin_step(end)?;
+        // Only the shape matters to `make_room`: (B, n_kv, 0, d).
+        let like = Tensor::zeros((self.batch(), n_kv, 0, d), dtype, device)?;
+        for layer in 0..self.layers.len() {
+            self.make_room(layer, end, &like)?;
         }
         Ok(())
     }
