@@ -125,37 +125,35 @@ impl Batch {
         reserve: usize,
     ) -> Result<()> {
         self.compact()?;
-        if self.cache.is_none() {
-            if let Some((cache, rows)) = whole_chunk(new, pool)? {
-                // One chunk, every row exactly as prefilled: its cache becomes the batch's.
-                self.cache = Some(cache.clone());
-                self.slots = rows
-                    .into_iter()
-                    .map(|row| {
-                        Some(Live {
-                            row,
-                            next: first(row),
-                        })
-                    })
-                    .collect();
-                return Ok(());
-            }
-        }
-        let mut parts: Vec<KvCache> = Vec::new();
-        let mut rows = Vec::new();
-        for (chunk, group) in by_chunk(new, |a| a.chunk) {
-            let slices: Vec<_> = group.iter().map(|a| a.slice).collect();
-            parts.push(pool_cache(pool, chunk)?.gather(&slices, reserve)?);
-            rows.extend(group.iter().map(|a| a.row));
-        }
-        let mut all: Vec<&KvCache> = self.cache.iter().collect();
-        all.extend(parts.iter());
-        let merged = match all.as_slice() {
-            [one] if self.cache.is_none() => (*one).clone(),
-            many => KvCache::concat(many, reserve)?,
+        let taken = match self.cache {
+            None => whole_chunk(new, pool)?,
+            Some(_) => None,
         };
-        self.cache = Some(merged);
-        self.copies += 1;
+        let rows = match taken {
+            // One chunk, every row exactly as prefilled: its cache becomes the batch's.
+            Some((cache, rows)) => {
+                self.cache = Some(cache.clone());
+                rows
+            }
+            None => {
+                let mut parts: Vec<KvCache> = Vec::new();
+                let mut rows = Vec::new();
+                for (chunk, group) in by_chunk(new, |a| a.chunk) {
+                    let slices: Vec<_> = group.iter().map(|a| a.slice).collect();
+                    parts.push(pool_cache(pool, chunk)?.gather(&slices, reserve)?);
+                    rows.extend(group.iter().map(|a| a.row));
+                }
+                let mut all: Vec<&KvCache> = self.cache.iter().collect();
+                all.extend(parts.iter());
+                let merged = match all.as_slice() {
+                    [one] if self.cache.is_none() => (*one).clone(),
+                    many => KvCache::concat(many, reserve)?,
+                };
+                self.cache = Some(merged);
+                self.copies += 1;
+                rows
+            }
+        };
         self.slots.extend(rows.into_iter().map(|row| {
             Some(Live {
                 row,
