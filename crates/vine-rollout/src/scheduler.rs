@@ -73,7 +73,6 @@ impl Pool {
         self.heap.is_empty() && self.next_leaf == plan.leaves.len()
     }
 
-    /// The cache of chunk `chunk` (valid until [`Pool::release`]).
     /// True when every row `chunk` serves has been handed out (its cache is needed no more).
     pub fn is_drained(&self, chunk: usize) -> bool {
         self.chunks
@@ -82,6 +81,7 @@ impl Pool {
             .is_some_and(|c| c.pending == 0)
     }
 
+    /// The cache of chunk `chunk` (valid until [`Pool::release`]).
     pub fn cache(&self, chunk: usize) -> Option<&KvCache> {
         self.chunks.get(chunk)?.as_ref().map(|c| &c.cache)
     }
